@@ -1,0 +1,372 @@
+//! The simple front door: an [`Encoder`] holds a model and its device and turns flat `f32`
+//! buffers into embedding rows, checking the input first. [`AnyEncoder`] picks the backend at
+//! run time ([`BackendChoice`]: `cpu`, or `cuda[:N]` when built with the `cuda` feature).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use burn::prelude::*;
+
+use crate::error::{EncoderError, Result};
+use crate::model::astroclip::{AstroClip, AstroClipConfig};
+use crate::preprocess::{center_crop, legacy_rgb};
+
+/// The CPU backend: Burn's ndarray backend with OpenBLAS matmuls.
+pub type CpuBackend = burn::backend::NdArray<f32>;
+/// The CUDA backend (CubeCL).
+#[cfg(feature = "cuda")]
+pub type CudaBackend = burn::backend::Cuda<f32, i32>;
+
+/// Default number of items per forward pass (bounds memory; results do not depend on it).
+pub const DEFAULT_BATCH_SIZE: usize = 16;
+
+/// An AstroCLIP model on a device, with input checking. No ids, storage or I/O beyond weights.
+#[derive(Debug, Clone)]
+pub struct Encoder<B: Backend> {
+    model: AstroClip<B>,
+    config: AstroClipConfig,
+    device: B::Device,
+    batch_size: usize,
+}
+
+impl<B: Backend> Encoder<B> {
+    /// Wraps a model built from `config`.
+    pub fn new(model: AstroClip<B>, config: AstroClipConfig, device: B::Device) -> Self {
+        Self {
+            model,
+            config,
+            device,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+
+    /// A randomly initialised encoder (tests, benches, demos without weights).
+    pub fn random(config: &AstroClipConfig, device: &B::Device) -> Result<Self> {
+        let model = config.init(device)?;
+        Ok(Self::new(model, config.clone(), device.clone()))
+    }
+
+    /// Loads weights (safetensors or Lightning `.ckpt`) for `config`.
+    pub fn load(
+        config: &AstroClipConfig,
+        weights: impl AsRef<Path>,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let model = AstroClip::load(config, weights, device)?;
+        Ok(Self::new(model, config.clone(), device.clone()))
+    }
+
+    /// Loads a model directory (`config.json` + `model.safetensors`).
+    pub fn load_dir(dir: impl AsRef<Path>, device: &B::Device) -> Result<Self> {
+        let (model, config) = AstroClip::load_dir(dir, device)?;
+        Ok(Self::new(model, config, device.clone()))
+    }
+
+    /// Writes a model directory (`config.json` + `model.safetensors`).
+    pub fn save_dir(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.model.save_dir(&self.config, dir)
+    }
+
+    /// Sets the number of items per forward pass (at least 1).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// The model.
+    pub fn model(&self) -> &AstroClip<B> {
+        &self.model
+    }
+
+    /// The model's configuration.
+    pub fn config(&self) -> &AstroClipConfig {
+        &self.config
+    }
+
+    /// The device the model lives on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Width of the embeddings.
+    pub fn embedding_dim(&self) -> usize {
+        self.config.embedding_dim()
+    }
+
+    /// Values in one model-ready image: `channels × size × size` (3 × 144 × 144 published).
+    pub fn image_len(&self) -> usize {
+        let c = &self.config.image_backbone;
+        c.in_channels * c.image_size * c.image_size
+    }
+
+    /// Pixels in one spectrum (7,781 published).
+    pub fn spectrum_len(&self) -> usize {
+        self.config.spectrum_backbone.spectrum_length
+    }
+
+    /// Embeds model-ready images: planar `[n, 3, size, size]` row-major, channel order
+    /// (z, r, g), values in [0, 1] (e.g. from [`legacy_rgb`] + [`center_crop`]).
+    /// Returns `n` rows of `embedding_dim` values (not normalised).
+    pub fn embed_images(&self, images: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let c = &self.config.image_backbone;
+        let per = self.image_len();
+        if images.is_empty() {
+            return Err(EncoderError::EmptyBatch { what: "image" });
+        }
+        if !images.len().is_multiple_of(per) {
+            return Err(EncoderError::ImageSize {
+                got: images.len(),
+                per_image: per,
+                channels: c.in_channels,
+                height: c.image_size,
+                width: c.image_size,
+            });
+        }
+        check_finite("image", images, per)?;
+        let (ch, s) = (c.in_channels, c.image_size);
+        let mut rows = Vec::with_capacity(images.len() / per);
+        for chunk in images.chunks(per * self.batch_size) {
+            let n = chunk.len() / per;
+            let x = Tensor::<B, 4>::from_data(
+                TensorData::new(chunk.to_vec(), [n, ch, s, s]),
+                &self.device,
+            );
+            rows.extend(to_rows(self.model.embed_images(x)));
+        }
+        Ok(rows)
+    }
+
+    /// Embeds Legacy Survey cutouts: planar `[n, bands, height, width]`, bands (g, r, z) in
+    /// nanomaggies (152 × 152 for the reference data). Each is mapped with [`legacy_rgb`]
+    /// and centre-cropped to the model's size before [`Encoder::embed_images`].
+    pub fn embed_grz(
+        &self,
+        grz: &[f32],
+        bands: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let rgb = prepare_grz(
+            grz,
+            bands,
+            height,
+            width,
+            self.config.image_backbone.image_size,
+        )?;
+        self.embed_images(&rgb)
+    }
+
+    /// Embeds spectra: `[n, length]` row-major flux on the DESI coadd grid (observed frame,
+    /// 7,781 pixels published). Returns `n` rows of `embedding_dim` values.
+    pub fn embed_spectra(&self, flux: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let per = self.spectrum_len();
+        if flux.is_empty() {
+            return Err(EncoderError::EmptyBatch { what: "spectrum" });
+        }
+        if !flux.len().is_multiple_of(per) {
+            return Err(EncoderError::SpectrumLength {
+                got: flux.len(),
+                expected: per,
+            });
+        }
+        check_finite("spectrum", flux, per)?;
+        let mut rows = Vec::with_capacity(flux.len() / per);
+        for chunk in flux.chunks(per * self.batch_size) {
+            let n = chunk.len() / per;
+            let x =
+                Tensor::<B, 2>::from_data(TensorData::new(chunk.to_vec(), [n, per]), &self.device);
+            rows.extend(to_rows(self.model.embed_spectra(x)));
+        }
+        Ok(rows)
+    }
+}
+
+/// Maps a batch of g, r, z cutouts (planar `[n, 3, height, width]`, nanomaggies) to
+/// model-ready images `[n, 3, size, size]`: [`legacy_rgb`] (→ z, r, g in [0, 1]) then
+/// [`center_crop`] to `size`.
+pub fn prepare_grz(
+    grz: &[f32],
+    bands: usize,
+    height: usize,
+    width: usize,
+    size: usize,
+) -> Result<Vec<f32>> {
+    if bands != 3 {
+        return Err(EncoderError::BandCount {
+            got: bands,
+            expected: 3,
+        });
+    }
+    if height < size || width < size {
+        return Err(EncoderError::CutoutTooSmall {
+            height,
+            width,
+            size,
+        });
+    }
+    let per = bands * height * width;
+    if grz.is_empty() {
+        return Err(EncoderError::EmptyBatch { what: "image" });
+    }
+    if !grz.len().is_multiple_of(per) {
+        return Err(EncoderError::ImageSize {
+            got: grz.len(),
+            per_image: per,
+            channels: bands,
+            height,
+            width,
+        });
+    }
+    check_finite("image", grz, per)?;
+    let mut out = Vec::with_capacity(grz.len() / per * 3 * size * size);
+    for item in grz.chunks(per) {
+        let rgb = legacy_rgb(item, height, width)?;
+        out.extend(center_crop(&rgb, 3, height, width, size)?);
+    }
+    Ok(out)
+}
+
+fn check_finite(what: &'static str, values: &[f32], per: usize) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(pos) => Err(EncoderError::NonFinite {
+            what,
+            item: pos / per,
+            index: pos % per,
+        }),
+    }
+}
+
+fn to_rows<B: Backend>(embeddings: Tensor<B, 2>) -> Vec<Vec<f32>> {
+    let [_, dim] = embeddings.dims();
+    let values = embeddings
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 after convert");
+    values.chunks(dim).map(<[f32]>::to_vec).collect()
+}
+
+/// Which backend to run on, chosen at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    /// Burn ndarray + OpenBLAS on the CPU.
+    Cpu,
+    /// CUDA device `N` (only with the `cuda` feature).
+    Cuda(usize),
+}
+
+impl FromStr for BackendChoice {
+    type Err = EncoderError;
+
+    /// Parses `cpu`, `cuda` or `cuda:N`; CUDA is refused unless built with the `cuda` feature.
+    fn from_str(s: &str) -> Result<Self> {
+        let unknown = || EncoderError::UnknownBackend(s.to_string());
+        let choice = match s {
+            "cpu" => BackendChoice::Cpu,
+            "cuda" => BackendChoice::Cuda(0),
+            _ => {
+                let index = s.strip_prefix("cuda:").ok_or_else(unknown)?;
+                BackendChoice::Cuda(index.parse().map_err(|_| unknown())?)
+            }
+        };
+        if matches!(choice, BackendChoice::Cuda(_)) && !cfg!(feature = "cuda") {
+            return Err(unknown());
+        }
+        Ok(choice)
+    }
+}
+
+/// An [`Encoder`] on a backend chosen at run time.
+#[derive(Debug, Clone)]
+pub enum AnyEncoder {
+    /// On the CPU.
+    Cpu(Encoder<CpuBackend>),
+    /// On a CUDA device.
+    #[cfg(feature = "cuda")]
+    Cuda(Encoder<CudaBackend>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $e:ident => $body:expr) => {
+        match $self {
+            AnyEncoder::Cpu($e) => $body,
+            #[cfg(feature = "cuda")]
+            AnyEncoder::Cuda($e) => $body,
+        }
+    };
+}
+
+impl AnyEncoder {
+    /// Loads weights (safetensors or `.ckpt`) onto the chosen backend.
+    pub fn load(
+        config: &AstroClipConfig,
+        weights: impl AsRef<Path>,
+        backend: BackendChoice,
+    ) -> Result<Self> {
+        match backend {
+            BackendChoice::Cpu => Ok(Self::Cpu(Encoder::load(
+                config,
+                weights,
+                &Default::default(),
+            )?)),
+            #[cfg(feature = "cuda")]
+            BackendChoice::Cuda(i) => Ok(Self::Cuda(Encoder::load(
+                config,
+                weights,
+                &burn::backend::cuda::CudaDevice::new(i),
+            )?)),
+            #[cfg(not(feature = "cuda"))]
+            BackendChoice::Cuda(i) => Err(EncoderError::UnknownBackend(format!("cuda:{i}"))),
+        }
+    }
+
+    /// A randomly initialised encoder on the chosen backend.
+    pub fn random(config: &AstroClipConfig, backend: BackendChoice) -> Result<Self> {
+        match backend {
+            BackendChoice::Cpu => Ok(Self::Cpu(Encoder::random(config, &Default::default())?)),
+            #[cfg(feature = "cuda")]
+            BackendChoice::Cuda(i) => Ok(Self::Cuda(Encoder::random(
+                config,
+                &burn::backend::cuda::CudaDevice::new(i),
+            )?)),
+            #[cfg(not(feature = "cuda"))]
+            BackendChoice::Cuda(i) => Err(EncoderError::UnknownBackend(format!("cuda:{i}"))),
+        }
+    }
+
+    /// Sets the number of items per forward pass.
+    pub fn with_batch_size(self, batch_size: usize) -> Self {
+        match self {
+            AnyEncoder::Cpu(e) => AnyEncoder::Cpu(e.with_batch_size(batch_size)),
+            #[cfg(feature = "cuda")]
+            AnyEncoder::Cuda(e) => AnyEncoder::Cuda(e.with_batch_size(batch_size)),
+        }
+    }
+
+    /// See [`Encoder::config`].
+    pub fn config(&self) -> &AstroClipConfig {
+        dispatch!(self, e => e.config())
+    }
+
+    /// See [`Encoder::embed_images`].
+    pub fn embed_images(&self, images: &[f32]) -> Result<Vec<Vec<f32>>> {
+        dispatch!(self, e => e.embed_images(images))
+    }
+
+    /// See [`Encoder::embed_grz`].
+    pub fn embed_grz(
+        &self,
+        grz: &[f32],
+        bands: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        dispatch!(self, e => e.embed_grz(grz, bands, height, width))
+    }
+
+    /// See [`Encoder::embed_spectra`].
+    pub fn embed_spectra(&self, flux: &[f32]) -> Result<Vec<Vec<f32>>> {
+        dispatch!(self, e => e.embed_spectra(flux))
+    }
+}

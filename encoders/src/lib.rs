@@ -1,0 +1,30 @@
+//! AstroCLIP image and spectrum encoders in Burn.
+//!
+//! A faithful port of the published AstroCLIP model (Parker et al. 2024), specified in
+//! `shared/docs/ASTROCLIP_REFERENCE.md`: a DINOv2 ViT image backbone and a SpecFormer spectrum
+//! backbone, each followed by a cross-attention head, embedding into one space.
+//!
+//! - [`model`]: the Burn modules, each a `Config` + `Module` pair; [`AstroClipConfig`] holds
+//!   every size, with presets `astroclip` (published), `small` and `tiny`.
+//! - [`weights`]: strict loading from safetensors or a Lightning `.ckpt` (`state_dict` only)
+//!   under the reference's checkpoint keys, and saving back to safetensors.
+//! - [`encoder`]: [`Encoder`] / [`AnyEncoder`]: flat `f32` buffers in, embedding rows out,
+//!   with input checks; the backend (CPU, or CUDA with the `cuda` feature) chosen at run time.
+//! - [`preprocess`]: the Legacy Survey g, r, z → RGB mapping and centre crop.
+//!
+//! The crate knows nothing of ids, storage or HTTP.
+
+#![warn(missing_docs)]
+
+pub mod ckpt;
+pub mod encoder;
+pub mod error;
+pub mod model;
+pub mod preprocess;
+pub mod weights;
+
+#[cfg(feature = "cuda")]
+pub use encoder::CudaBackend;
+pub use encoder::{prepare_grz, AnyEncoder, BackendChoice, CpuBackend, Encoder};
+pub use error::{EncoderError, Result};
+pub use model::astroclip::{AstroClip, AstroClipConfig};

@@ -1,0 +1,379 @@
+//! Weight files: reading PyTorch-layout tensors (safetensors, Lightning `.ckpt`), loading them
+//! strictly into the Burn modules, and exporting the modules back to safetensors.
+//!
+//! Every module walks its parameters with a [`ParamVisitor`], giving each one its checkpoint
+//! key, its PyTorch shape and how PyTorch lays it out ([`Layout`]). The same walk drives
+//! loading ([`Loader`]) and saving ([`Exporter`]), so the two can never disagree about a key.
+//!
+//! Strictness: a tensor the model needs but the file lacks, a tensor of the wrong shape, and a
+//! tensor the model does not know are all errors naming the key. The only keys tolerated
+//! without being used are those the reference checkpoint carries for paths AstroCLIP never
+//! runs ([`UNUSED_KEYS`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use crate::error::{EncoderError, Result};
+
+/// Checkpoint keys that the reference `astroclip.ckpt` holds but AstroCLIP's forward pass never
+/// reads: DINOv2's CLS token, positional embedding, mask token and registers (the AstroCLIP
+/// image path skips them), and SpecFormer's pretraining reconstruction head. They may be
+/// present or absent; they are never loaded.
+pub const UNUSED_KEYS: [&str; 6] = [
+    "image_encoder.backbone.cls_token",
+    "image_encoder.backbone.pos_embed",
+    "image_encoder.backbone.mask_token",
+    "image_encoder.backbone.register_tokens",
+    "spectrum_encoder.backbone.head.weight",
+    "spectrum_encoder.backbone.head.bias",
+];
+
+/// One tensor in PyTorch layout, converted to f32.
+#[derive(Debug, Clone)]
+pub struct RawTensor {
+    /// PyTorch shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// A named set of PyTorch-layout tensors, as read from a file.
+#[derive(Debug, Default, Clone)]
+pub struct TensorMap {
+    /// Tensors by checkpoint key.
+    pub tensors: HashMap<String, RawTensor>,
+}
+
+impl TensorMap {
+    /// Reads a weight file, choosing the format from its first bytes: a zip archive (`PK`) is a
+    /// PyTorch / Lightning checkpoint, anything else is tried as safetensors.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut magic = [0u8; 2];
+        {
+            use std::io::Read;
+            let mut f = std::fs::File::open(path).map_err(|e| EncoderError::io(path, e))?;
+            f.read_exact(&mut magic)
+                .map_err(|e| EncoderError::io(path, e))?;
+        }
+        if &magic == b"PK" {
+            Self::read_checkpoint(path)
+        } else {
+            Self::read_safetensors(path)
+        }
+    }
+
+    /// Reads a safetensors file (dtypes f32, f64, f16, bf16; all converted to f32).
+    pub fn read_safetensors(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| EncoderError::io(path, e))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| EncoderError::format(path, format!("not a safetensors file: {e}")))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.iter() {
+            let data = safetensors_to_f32(name, view.dtype(), view.data())?;
+            tensors.insert(
+                name.to_string(),
+                RawTensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(Self { tensors })
+    }
+
+    /// Reads the `state_dict` of a PyTorch Lightning checkpoint (a zip-format `torch.save`
+    /// file). A plain `torch.save(state_dict)` file (no `state_dict` key) is accepted too.
+    ///
+    /// Only the tensors are materialised; `hyper_parameters` (which pickles the reference's
+    /// own Python classes) is run as opaque pickle objects and never needed (see [`crate::ckpt`]).
+    pub fn read_checkpoint(path: impl AsRef<Path>) -> Result<Self> {
+        Ok(Self {
+            tensors: crate::ckpt::read_state_dict(path.as_ref())?,
+        })
+    }
+
+    /// Writes the tensors to a safetensors file (f32), keys sorted.
+    pub fn write_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let sorted: BTreeMap<&String, &RawTensor> = self.tensors.iter().collect();
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = sorted
+            .into_iter()
+            .map(|(k, t)| {
+                let b = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+                (k.clone(), t.shape.clone(), b)
+            })
+            .collect();
+        let mut views = Vec::with_capacity(bytes.len());
+        for (k, shape, b) in &bytes {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), b)
+                    .map_err(|e| EncoderError::format(path, format!("tensor {k:?}: {e}")))?;
+            views.push((k.clone(), view));
+        }
+        safetensors::serialize_to_file(views, None, path)
+            .map_err(|e| EncoderError::format(path, format!("cannot write safetensors: {e}")))
+    }
+}
+
+fn safetensors_to_f32(name: &str, dtype: safetensors::Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
+    use safetensors::Dtype as D;
+    Ok(match dtype {
+        D::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        D::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        D::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        D::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(EncoderError::TensorDtype {
+                key: name.to_string(),
+                dtype: format!("{other:?}"),
+            })
+        }
+    })
+}
+
+/// How a parameter is laid out in the PyTorch checkpoint relative to the Burn module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Same shape and order in both.
+    Same,
+    /// A `Linear` weight: PyTorch `[out, in]`, Burn `[in, out]`.
+    Linear,
+    /// A patch-embedding `Conv2d` weight with kernel == stride: PyTorch `[out, c, p, p]`,
+    /// Burn `[c·p·p, out]` (the convolution runs as a matmul over flattened patches).
+    PatchConv,
+}
+
+/// A walk over a module's parameters, in checkpoint terms.
+pub trait ParamVisitor<B: Backend> {
+    /// One parameter stored under `key` with PyTorch shape `torch_shape`.
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        torch_shape: &[usize],
+        layout: Layout,
+        param: &mut Param<Tensor<B, D>>,
+    ) -> Result<()>;
+
+    /// Three parameters stored concatenated along PyTorch dim 0 under one key (PyTorch's
+    /// fused `in_proj_weight` / `in_proj_bias`); `part_shape` is one part's PyTorch shape.
+    fn visit_fused<const D: usize>(
+        &mut self,
+        key: &str,
+        part_shape: &[usize],
+        layout: Layout,
+        parts: [&mut Param<Tensor<B, D>>; 3],
+    ) -> Result<()>;
+}
+
+/// Converts PyTorch-layout values to the Burn layout and shape.
+fn torch_to_burn(torch_shape: &[usize], layout: Layout, data: Vec<f32>) -> (Vec<usize>, Vec<f32>) {
+    match layout {
+        Layout::Same => (torch_shape.to_vec(), data),
+        Layout::Linear | Layout::PatchConv => {
+            let rows = torch_shape[0];
+            let cols: usize = torch_shape[1..].iter().product();
+            (vec![cols, rows], transpose(&data, rows, cols))
+        }
+    }
+}
+
+/// Converts Burn-layout values back to PyTorch layout (the shape is given in PyTorch terms).
+fn burn_to_torch(torch_shape: &[usize], layout: Layout, data: Vec<f32>) -> Vec<f32> {
+    match layout {
+        Layout::Same => data,
+        Layout::Linear | Layout::PatchConv => {
+            let rows = torch_shape[0];
+            let cols: usize = torch_shape[1..].iter().product();
+            transpose(&data, cols, rows)
+        }
+    }
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+fn make_param<B: Backend, const D: usize>(
+    shape: Vec<usize>,
+    data: Vec<f32>,
+    device: &B::Device,
+) -> Param<Tensor<B, D>> {
+    Param::from_tensor(Tensor::from_data(TensorData::new(data, shape), device))
+}
+
+/// Loads parameters from a [`TensorMap`], consuming each key it uses.
+pub struct Loader<'a, B: Backend> {
+    tensors: &'a mut HashMap<String, RawTensor>,
+    device: B::Device,
+}
+
+impl<'a, B: Backend> Loader<'a, B> {
+    /// A loader that moves tensors out of `map` onto `device`.
+    pub fn new(map: &'a mut TensorMap, device: &B::Device) -> Self {
+        Self {
+            tensors: &mut map.tensors,
+            device: device.clone(),
+        }
+    }
+
+    fn take(&mut self, key: &str, expected: &[usize]) -> Result<Vec<f32>> {
+        let t = self
+            .tensors
+            .remove(key)
+            .ok_or_else(|| EncoderError::MissingTensor {
+                key: key.to_string(),
+            })?;
+        if t.shape != expected {
+            return Err(EncoderError::TensorShape {
+                key: key.to_string(),
+                got: t.shape,
+                expected: expected.to_vec(),
+            });
+        }
+        Ok(t.data)
+    }
+
+    /// Fails on any key left over that is not in [`UNUSED_KEYS`].
+    pub fn finish(self) -> Result<()> {
+        let mut left: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|k| !UNUSED_KEYS.contains(&k.as_str()))
+            .collect();
+        left.sort();
+        match left.first() {
+            None => Ok(()),
+            Some(first) => Err(EncoderError::UnexpectedTensor {
+                key: (*first).clone(),
+                count: left.len(),
+            }),
+        }
+    }
+}
+
+impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        torch_shape: &[usize],
+        layout: Layout,
+        param: &mut Param<Tensor<B, D>>,
+    ) -> Result<()> {
+        let data = self.take(key, torch_shape)?;
+        let (shape, data) = torch_to_burn(torch_shape, layout, data);
+        *param = make_param(shape, data, &self.device);
+        Ok(())
+    }
+
+    fn visit_fused<const D: usize>(
+        &mut self,
+        key: &str,
+        part_shape: &[usize],
+        layout: Layout,
+        parts: [&mut Param<Tensor<B, D>>; 3],
+    ) -> Result<()> {
+        let mut full_shape = part_shape.to_vec();
+        full_shape[0] *= 3;
+        let data = self.take(key, &full_shape)?;
+        let part_len: usize = part_shape.iter().product();
+        for (i, param) in parts.into_iter().enumerate() {
+            let chunk = data[i * part_len..(i + 1) * part_len].to_vec();
+            let (shape, chunk) = torch_to_burn(part_shape, layout, chunk);
+            *param = make_param(shape, chunk, &self.device);
+        }
+        Ok(())
+    }
+}
+
+/// Collects parameters into a [`TensorMap`] in PyTorch layout under their checkpoint keys.
+#[derive(Debug, Default)]
+pub struct Exporter {
+    /// The collected tensors.
+    pub map: TensorMap,
+}
+
+fn param_values<B: Backend, const D: usize>(param: &Param<Tensor<B, D>>) -> Vec<f32> {
+    param
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 after convert")
+}
+
+impl<B: Backend> ParamVisitor<B> for Exporter {
+    fn visit<const D: usize>(
+        &mut self,
+        key: &str,
+        torch_shape: &[usize],
+        layout: Layout,
+        param: &mut Param<Tensor<B, D>>,
+    ) -> Result<()> {
+        let data = burn_to_torch(torch_shape, layout, param_values(param));
+        self.map.tensors.insert(
+            key.to_string(),
+            RawTensor {
+                shape: torch_shape.to_vec(),
+                data,
+            },
+        );
+        Ok(())
+    }
+
+    fn visit_fused<const D: usize>(
+        &mut self,
+        key: &str,
+        part_shape: &[usize],
+        layout: Layout,
+        parts: [&mut Param<Tensor<B, D>>; 3],
+    ) -> Result<()> {
+        let mut data = Vec::new();
+        for param in parts {
+            data.extend(burn_to_torch(part_shape, layout, param_values(param)));
+        }
+        let mut shape = part_shape.to_vec();
+        shape[0] *= 3;
+        self.map
+            .tensors
+            .insert(key.to_string(), RawTensor { shape, data });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose_round_trips() {
+        let m: Vec<f32> = (0..6).map(|v| v as f32).collect();
+        let t = transpose(&m, 2, 3);
+        assert_eq!(t, vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+        assert_eq!(transpose(&t, 3, 2), m);
+    }
+}
