@@ -370,3 +370,92 @@ impl AnyEncoder {
         dispatch!(self, e => e.embed_spectra(flux))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Encoder<CpuBackend> {
+        Encoder::random(&AstroClipConfig::tiny(), &Default::default()).unwrap()
+    }
+
+    #[test]
+    fn tiny_preset_embeds_real_sized_inputs() {
+        let enc = tiny();
+        let images: Vec<f32> = (0..2 * enc.image_len())
+            .map(|i| (i % 97) as f32 / 97.0)
+            .collect();
+        let rows = enc.embed_images(&images).unwrap();
+        assert_eq!((rows.len(), rows[0].len()), (2, 64));
+        let flux: Vec<f32> = (0..3 * enc.spectrum_len())
+            .map(|i| (i as f32 * 0.01).sin())
+            .collect();
+        let rows = enc.embed_spectra(&flux).unwrap();
+        assert_eq!((rows.len(), rows[0].len()), (3, 64));
+        assert!(rows.iter().flatten().all(|v| v.is_finite()));
+        // A single item works too (the reference itself fails on a batch of one).
+        assert_eq!(enc.embed_spectra(&flux[..enc.spectrum_len()]).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn bad_images_are_typed_errors() {
+        let enc = tiny();
+        let n = enc.image_len();
+        assert!(matches!(
+            enc.embed_images(&vec![0.5; n + 1]),
+            Err(EncoderError::ImageSize { per_image, .. }) if per_image == 3 * 144 * 144
+        ));
+        assert!(matches!(
+            enc.embed_images(&[]),
+            Err(EncoderError::EmptyBatch { what: "image" })
+        ));
+        let mut images = vec![0.5; 2 * n];
+        images[n + 7] = f32::NAN;
+        assert!(matches!(
+            enc.embed_images(&images),
+            Err(EncoderError::NonFinite { what: "image", item: 1, index: 7 })
+        ));
+        let cutout = vec![0.1; 4 * 152 * 152];
+        assert!(matches!(
+            enc.embed_grz(&cutout, 4, 152, 152),
+            Err(EncoderError::BandCount { got: 4, expected: 3 })
+        ));
+        assert!(matches!(
+            enc.embed_grz(&cutout[..3 * 100 * 100], 3, 100, 100),
+            Err(EncoderError::CutoutTooSmall { size: 144, .. })
+        ));
+        assert!(matches!(
+            enc.embed_grz(&cutout[..3 * 152 * 152 + 5], 3, 152, 152),
+            Err(EncoderError::ImageSize { .. })
+        ));
+        let mut grz = vec![0.1; 3 * 152 * 152];
+        grz[10] = f32::INFINITY;
+        assert!(matches!(
+            enc.embed_grz(&grz, 3, 152, 152),
+            Err(EncoderError::NonFinite { item: 0, index: 10, .. })
+        ));
+    }
+
+    #[test]
+    fn bad_spectra_are_typed_errors() {
+        let enc = tiny();
+        assert!(matches!(
+            enc.embed_spectra(&[1.0; 7780]),
+            Err(EncoderError::SpectrumLength { got: 7780, expected: 7781 })
+        ));
+        let mut flux = vec![1.0; 7781];
+        flux[5] = f32::NAN;
+        assert!(matches!(
+            enc.embed_spectra(&flux),
+            Err(EncoderError::NonFinite { what: "spectrum", item: 0, index: 5 })
+        ));
+    }
+
+    #[test]
+    fn backend_names_parse() {
+        assert_eq!("cpu".parse::<BackendChoice>().unwrap(), BackendChoice::Cpu);
+        assert!("gpu".parse::<BackendChoice>().is_err());
+        assert!("cuda:x".parse::<BackendChoice>().is_err());
+        assert_eq!("cuda:1".parse::<BackendChoice>().is_ok(), cfg!(feature = "cuda"));
+    }
+}

@@ -325,3 +325,43 @@ impl<B: Backend> AstroClip<B> {
         self.save_safetensors(config, dir.join(WEIGHTS_FILE))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_sizes_follow_the_reference() {
+        let c = AstroClipConfig::astroclip();
+        c.validate().unwrap();
+        assert_eq!(c.image_backbone.num_patches(), 144);
+        let s = &c.spectrum_backbone;
+        // 778 starts 0..=7770, last dropped -> 777 windows + stats token = 778 tokens x 22.
+        assert_eq!(s.window_starts().len(), 777);
+        assert_eq!(*s.window_starts().last().unwrap(), 7760);
+        assert_eq!((s.num_tokens(), s.token_dim()), (778, 22));
+        assert_eq!(c.image_backbone.block_key(23), "blocks.3.23");
+        assert_eq!(c.image_backbone.block_key(5), "blocks.0.5");
+        assert!(c.image_head.fused_in_proj() && !c.spectrum_head.fused_in_proj());
+        assert_eq!(c.embedding_dim(), 1024);
+    }
+
+    #[test]
+    fn presets_validate_and_configs_round_trip_through_json() {
+        for name in PRESETS {
+            let c = AstroClipConfig::preset(name).unwrap();
+            c.validate().unwrap();
+            assert_eq!(AstroClipConfig::from_json(&c.to_json()).unwrap(), c);
+        }
+        assert!(matches!(
+            AstroClipConfig::preset("huge"),
+            Err(EncoderError::UnknownPreset(_))
+        ));
+        let mut bad = AstroClipConfig::tiny();
+        bad.spectrum_head.kv_dim = 64;
+        assert!(matches!(bad.validate(), Err(EncoderError::Config(_))));
+        let mut bad = AstroClipConfig::tiny();
+        bad.spectrum_backbone.max_len = 100;
+        assert!(matches!(bad.validate(), Err(EncoderError::Config(_))));
+    }
+}
