@@ -1,0 +1,148 @@
+//! Output contract of the mock survey (issue #4, "must show" 3): determinism,
+//! the Parquet layout, and clear errors for bad arguments.
+
+use std::fs::File;
+use std::path::Path;
+
+use astrovec_indexer::mock::{MockConfig, MockError, MockSurvey};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn write(dir: &Path, name: &str, seed: u64) -> Vec<u8> {
+    let survey = MockSurvey::new(MockConfig {
+        count: 5,
+        seed,
+        ..Default::default()
+    })
+    .unwrap();
+    let path = dir.join(name);
+    survey.write_parquet(&path, false).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn same_seed_gives_byte_identical_parquet() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.parquet", 11);
+    let b = write(dir.path(), "b.parquet", 11);
+    let c = write(dir.path(), "c.parquet", 12);
+    assert_eq!(a, b, "same seed must give the same bytes");
+    assert_ne!(a, c, "another seed must give another catalog");
+}
+
+#[test]
+fn parquet_has_the_documented_columns_and_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.parquet", 3);
+    let reader =
+        ParquetRecordBatchReaderBuilder::try_new(File::open(dir.path().join("a.parquet")).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+    let mut rows = 0;
+    for batch in reader {
+        let batch = batch.unwrap();
+        rows += batch.num_rows();
+        let schema = batch.schema();
+        for name in [
+            "targetid",
+            "ra",
+            "dec",
+            "redshift",
+            "log_stellar_mass",
+            "image",
+            "spectrum",
+            "bulge_fraction",
+        ] {
+            assert!(
+                schema.field_with_name(name).is_ok(),
+                "missing column {name}"
+            );
+        }
+        let img = schema.field_with_name("image").unwrap();
+        assert!(
+            format!("{:?}", img.data_type()).contains("69312"),
+            "image is not a 3×152×152 list: {:?}",
+            img.data_type()
+        );
+        assert!(format!(
+            "{:?}",
+            schema.field_with_name("spectrum").unwrap().data_type()
+        )
+        .contains("7781"));
+        assert_eq!(
+            schema
+                .field_with_name("ra")
+                .unwrap()
+                .metadata()
+                .get("unit")
+                .map(String::as_str),
+            Some("deg")
+        );
+    }
+    assert_eq!(rows, 5);
+}
+
+#[test]
+fn rows_do_not_depend_on_batching_or_threads() {
+    let survey = MockSurvey::new(MockConfig {
+        count: 4,
+        seed: 5,
+        ..Default::default()
+    })
+    .unwrap();
+    let all = survey.rows(0..4);
+    let one = survey.row(2);
+    assert_eq!(all[2].image, one.image);
+    assert_eq!(all[2].spectrum, one.spectrum);
+    assert_eq!(all[2].labels, one.labels);
+    assert_eq!(one.targetid, survey.config().first_targetid + 2);
+}
+
+#[test]
+fn bad_arguments_are_clear_errors() {
+    let err = MockSurvey::new(MockConfig {
+        count: 0,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, MockError::InvalidArgument { name: "count", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("count"), "{err}");
+    let err = MockConfig {
+        count: astrovec_indexer::mock::MAX_COUNT + 1,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        MockError::InvalidArgument { name: "count", .. }
+    ));
+    let err = MockConfig {
+        first_targetid: -1,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(matches!(
+        err,
+        MockError::InvalidArgument {
+            name: "first_targetid",
+            ..
+        }
+    ));
+    let survey = MockSurvey::new(MockConfig {
+        count: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let bad = Path::new("/nonexistent-dir/mock.parquet");
+    let err = survey.write_parquet(bad, false).unwrap_err();
+    assert!(matches!(err, MockError::Io { .. }), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent-dir/mock.parquet"),
+        "{err}"
+    );
+}
