@@ -216,12 +216,14 @@ pub(crate) fn build<R: Rng>(
         };
         // Later Hubble types (small bulges) have more open arms.
         let pitch_deg = (10.0 + 20.0 * (1.0 - bt) + 4.0 * gauss(rng)).clamp(6.0, 40.0);
-        let amp_r = 0.3 + 0.4 * rng.random::<f64>();
+        let amp_r = 0.3 + 0.35 * rng.random::<f64>();
         Arms {
             count,
             pitch_deg,
             phase: rng.random::<f64>() * std::f64::consts::TAU,
-            amplitude: [(amp_r * 1.35).min(0.95), amp_r, amp_r * 0.7],
+            // Arms are bluer than the disk between them, but only mildly: a large
+            // g/z contrast would paint the inter-arm disk orange.
+            amplitude: [amp_r * 1.15, amp_r, amp_r * 0.85],
         }
     });
     // Bulges are redder than disks: the bulge share grows from g to z while each

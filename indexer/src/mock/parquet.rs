@@ -4,6 +4,38 @@
 //! (pyarrow, polars, DuckDB) get dense `[3·152·152]` / `[7781]` vectors. Each field
 //! carries a `unit` metadata entry. The writer uses fixed settings and no
 //! time stamps, so the same survey always produces the same bytes.
+//!
+//! | column | type | unit / meaning |
+//! |---|---|---|
+//! | `targetid` | int64 | object id (`first_targetid + index`) |
+//! | `ra`, `dec` | f64 | degrees (J2000/ICRS) |
+//! | `redshift` | f32 | spectroscopic redshift |
+//! | `parent_index` | i32 | row of the parent in `sdss_gst_10k.fits` |
+//! | `perturbed` | bool | resampled with perturbations (objects beyond the 10,000 parents) |
+//! | `flux_g`, `flux_r`, `flux_z` | f32 | total DECam flux, nanomaggies (noise-free) |
+//! | `mag_g`, `mag_r`, `mag_z` | f32 | AB mag, `22.5 − 2.5 log10(flux)` |
+//! | `log_stellar_mass` | f32 | log10 M⊙ (H0 = 70) |
+//! | `log_sfr` | f32 | log10 M⊙ yr⁻¹, mean over the last 300 Myr (floored at −10) |
+//! | `log_ssfr` | f32 | log10 yr⁻¹ (floored at −14) |
+//! | `metallicity` | f32 | mass-weighted stellar Z (mass fraction; solar ≈ 0.019) |
+//! | `age_gyr` | f32 | mass-weighted stellar age, Gyr |
+//! | `halpha_flux` | f32 | observed Hα line flux, 1e-17 erg s⁻¹ cm⁻² |
+//! | `star_forming` | bool | `log_ssfr > −11` |
+//! | `featured` | bool | Galaxy Zoo "features or disk" (false = smooth) |
+//! | `edge_on` | bool | disk-dominated and inclination > 75° |
+//! | `spiral_arms` | bool | spiral arms drawn |
+//! | `arm_count` | i32 | number of arms (0 if none) |
+//! | `pitch_angle_deg` | f32 | spiral pitch angle, degrees (0 if none) |
+//! | `bulge_fraction` | f32 | r-band bulge-to-total flux ratio |
+//! | `inclination_deg` | f32 | disk inclination, degrees (0 = face-on) |
+//! | `axis_ratio` | f32 | light-weighted projected b/a (r band) |
+//! | `position_angle_deg` | f32 | major axis, degrees from +y (north) towards −x (east) |
+//! | `half_light_radius_arcsec` | f32 | r-band half-light semi-major axis before PSF, arcsec |
+//! | `half_light_radius_kpc` | f32 | the same, proper kpc |
+//! | `fiber_fraction_r` | f32 | fraction of r-band light in a 1.5″ DESI fibre |
+//! | `image` | list<f32>[69312] | planar `[3,152,152]` g, r, z, nanomaggies, 0.262″/px; row 0 = south |
+//! | `spectrum` | list<f32>[7781] | f_λ, 1e-17 erg s⁻¹ cm⁻² Å⁻¹ at `3600 + 0.8 i` Å (vacuum) |
+//! | `spectrum_ivar` | list<f32>[7781] | inverse variance of `spectrum`, (1e-17 erg s⁻¹ cm⁻² Å⁻¹)⁻² |
 
 use std::collections::HashMap;
 use std::fs::File;
