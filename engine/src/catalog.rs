@@ -229,12 +229,6 @@ impl Catalog {
         self.alive.remove(s);
     }
 
-    /// Marks rows that were written but never owned (e.g. an earlier duplicate
-    /// within one batch) as dead.
-    pub fn mark_dead(&mut self, modality: usize, row: u32) {
-        self.dead_rows[modality].insert(row);
-    }
-
     /// Value of an attribute for a live slot as a number.
     pub fn number(&self, attr: usize, slot: u32) -> Option<f64> {
         self.columns[attr].number(slot as usize)

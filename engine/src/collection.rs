@@ -1006,6 +1006,20 @@ impl Collection {
         let rows: Vec<u32> = (from..n).filter(|r| !dead.contains(*r)).collect();
         let data: Vec<(&[f32], usize)> = rows.iter().map(|&r| (view.row(r), r as usize)).collect();
         graph.insert(&data);
+        if graph.len() == 0 {
+            // Nothing live to index (the library cannot save an empty graph): drop
+            // any previous graph so every search of this modality scans exactly.
+            crate::graph::remove(&self.dir.join("graphs"), &name)?;
+            let mut st = self.state.write();
+            st.graphs[m] = None;
+            st.indexed[m] = 0;
+            return Ok(IndexReport {
+                modality: name,
+                inserted: 0,
+                graph_points: 0,
+                seconds: start.elapsed().as_secs_f64(),
+            });
+        }
         graph.save(&self.dir.join("graphs"), &name, n as u64)?;
         let mut st = self.state.write();
         st.graphs[m] = Some(graph.clone());
@@ -1104,7 +1118,7 @@ fn blob_key(id: u64, name: &str) -> Vec<u8> {
 fn weighted_estimate(neighbours: Vec<(Hit, f64)>) -> Estimate {
     let dist: Vec<f64> = neighbours
         .iter()
-        .map(|(h, _)| (2.0 - 2.0 * h.0.score as f64).max(0.0).sqrt())
+        .map(|(h, _)| (2.0f64 - 2.0 * h.score as f64).max(0.0).sqrt())
         .collect();
     let exact = dist.iter().any(|d| *d < 1e-9);
     let w: Vec<f64> = dist

@@ -159,8 +159,13 @@ impl Graph {
         let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.basename)));
         // The library asserts on malformed input; checksums make that unlikely, but
         // a panic must still become an error rather than take the process down.
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            loader.load_hnsw::<f32, CosineDistance>()
+        let mut slot = Some(loader);
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Taking the 'static borrow out of the Option (rather than reborrowing a
+            // captured variable) lets the loaded graph keep it.
+            slot.take()
+                .expect("loader is used once")
+                .load_hnsw::<f32, CosineDistance>()
         }));
         let hnsw = match loaded {
             Ok(Ok(h)) => h,
@@ -186,6 +191,21 @@ impl Graph {
             meta,
         )))
     }
+}
+
+/// Removes a modality's graph (meta file first, so an interruption leaves no
+/// meta pointing at missing files).
+pub(crate) fn remove(dir: &Path, modality: &str) -> Result<()> {
+    let meta_path = meta_path(dir, modality);
+    let Some(meta) = read_meta(&meta_path)? else {
+        return Ok(());
+    };
+    fs::remove_file(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+    for ext in ["hnsw.graph", "hnsw.data"] {
+        // Best effort: leftovers are only disk space.
+        let _ = fs::remove_file(dir.join(format!("{}.{ext}", meta.basename)));
+    }
+    Ok(())
 }
 
 /// Path of a modality's graph meta file.

@@ -197,11 +197,6 @@ impl VectorFile {
     pub fn sync(&self) -> Result<()> {
         self.file.sync_data().map_err(|e| Error::io(&self.path, e))
     }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// CRC-32 of a row's little-endian bytes (stored in the object record).

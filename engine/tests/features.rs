@@ -22,7 +22,8 @@ fn populate(coll: &Collection, n: u64) -> Vec<Row> {
     let mut objs = Vec::new();
     for i in 0..n {
         let ra = (i as f64 * 137.507_764) % 360.0;
-        let dec = ((i as f64 * 0.618_034) % 1.0) * 60.0 - 30.0;
+        // A different irrational than RA's golden-angle step, so positions fill the band.
+        let dec = ((i as f64 * 0.754_877_7) % 1.0) * 60.0 - 30.0;
         let z = (i % 100) as f64 / 100.0;
         let mag = 16.0 + (i % 7) as f64;
         let morph = ["spiral", "elliptical", "merger"][(i % 3) as usize];

@@ -7,7 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use astrovec_engine::{AttrValue, Collection, Error, Filter, Object, SearchParams, Strategy};
-use proptest::prelude::*;
+use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just, ProptestConfig};
+use proptest::strategy::Strategy as _;
 
 const DIM: usize = 8;
 const IDS: u64 = 12;
@@ -29,7 +30,7 @@ struct ModelObj {
     z: Option<f64>,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     prop_oneof![
         6 => (0..IDS, proptest::option::of(0u64..1000), proptest::option::of(0u64..1000), proptest::option::of(0u8..10))
             .prop_map(|(id, image, spectrum, z)| Op::Upsert { id, image, spectrum, z }),
@@ -121,7 +122,8 @@ proptest! {
                     prop_assert_eq!(n, usize::from(model.remove(&id).is_some()));
                 }
                 Op::Reopen => {
-                    coll = None;
+                    // Close before reopening: RocksDB allows one open handle per directory.
+                    drop(coll.take());
                     coll = Some(Collection::open(&path).unwrap());
                 }
                 Op::Build => { c.build_index().unwrap(); }
