@@ -47,8 +47,15 @@ impl AttrValue {
 
 enum Column {
     Float(Vec<f64>),
-    Int { values: Vec<i64>, present: RoaringBitmap },
-    Category { codes: Vec<u32>, dict: Vec<String>, lookup: HashMap<String, u32> },
+    Int {
+        values: Vec<i64>,
+        present: RoaringBitmap,
+    },
+    Category {
+        codes: Vec<u32>,
+        dict: Vec<String>,
+        lookup: HashMap<String, u32>,
+    },
 }
 
 impl Column {
@@ -88,7 +95,11 @@ impl Column {
                     present.remove(slot);
                 }
             },
-            Column::Category { codes, dict, lookup } => {
+            Column::Category {
+                codes,
+                dict,
+                lookup,
+            } => {
                 codes[s] = match value {
                     Some(AttrValue::Category(label)) => match lookup.get(label) {
                         Some(&c) => c,
@@ -108,7 +119,9 @@ impl Column {
     fn number(&self, slot: usize) -> Option<f64> {
         match self {
             Column::Float(v) => Some(v[slot]).filter(|x| !x.is_nan()),
-            Column::Int { values, present } => present.contains(slot as u32).then(|| values[slot] as f64),
+            Column::Int { values, present } => {
+                present.contains(slot as u32).then(|| values[slot] as f64)
+            }
             Column::Category { .. } => None,
         }
     }
@@ -144,7 +157,11 @@ impl Catalog {
             dec: Vec::new(),
             alive: RoaringBitmap::new(),
             slot_of: HashMap::new(),
-            columns: config.attributes.iter().map(|a| Column::new(a.kind)).collect(),
+            columns: config
+                .attributes
+                .iter()
+                .map(|a| Column::new(a.kind))
+                .collect(),
             rows: vec![Vec::new(); m],
             row_slot: vec![Vec::new(); m],
             dead_rows: vec![RoaringBitmap::new(); m],
@@ -162,7 +179,10 @@ impl Catalog {
 
     /// Slot of a live object.
     pub fn live_slot(&self, id: u64) -> Option<u32> {
-        self.slot_of.get(&id).copied().filter(|s| self.alive.contains(*s))
+        self.slot_of
+            .get(&id)
+            .copied()
+            .filter(|s| self.alive.contains(*s))
     }
 
     fn slot_for(&mut self, id: u64) -> u32 {
@@ -186,7 +206,14 @@ impl Catalog {
 
     /// Makes the catalog reflect a committed upsert. `attrs` is indexed like the
     /// config's attributes; `rows[m]` is the new row (or NONE).
-    pub fn apply_upsert(&mut self, id: u64, ra: f64, dec: f64, attrs: &[Option<AttrValue>], rows: &[u32]) {
+    pub fn apply_upsert(
+        &mut self,
+        id: u64,
+        ra: f64,
+        dec: f64,
+        attrs: &[Option<AttrValue>],
+        rows: &[u32],
+    ) {
         self.remove(id);
         let s = self.slot_for(id);
         let si = s as usize;
@@ -256,10 +283,7 @@ impl Catalog {
                 acc
             }
             Filter::Not(inner) => &self.alive - &self.evaluate(inner, config)?,
-            Filter::Ids(ids) => ids
-                .iter()
-                .filter_map(|id| self.live_slot(*id))
-                .collect(),
+            Filter::Ids(ids) => ids.iter().filter_map(|id| self.live_slot(*id)).collect(),
             Filter::Cone {
                 ra_deg,
                 dec_deg,
@@ -270,7 +294,9 @@ impl Catalog {
                 let mut out = RoaringBitmap::new();
                 for s in sky::candidates(&self.sky, *ra_deg, *dec_deg, *radius_deg) {
                     let si = s as usize;
-                    if sky::separation_deg(*ra_deg, *dec_deg, self.ra[si], self.dec[si]) <= *radius_deg {
+                    if sky::separation_deg(*ra_deg, *dec_deg, self.ra[si], self.dec[si])
+                        <= *radius_deg
+                    {
                         out.insert(s);
                     }
                 }
@@ -283,18 +309,32 @@ impl Catalog {
                     col => col.number(s).is_some(),
                 })
             }
-            Filter::Range { attribute, min, max } => {
+            Filter::Range {
+                attribute,
+                min,
+                max,
+            } => {
                 let a = self.numeric_attr(attribute, config)?;
-                self.select(|s| self.columns[a].number(s).is_some_and(|v| v >= *min && v <= *max))
+                self.select(|s| {
+                    self.columns[a]
+                        .number(s)
+                        .is_some_and(|v| v >= *min && v <= *max)
+                })
             }
-            Filter::Compare { attribute, op, value } => {
+            Filter::Compare {
+                attribute,
+                op,
+                value,
+            } => {
                 let a = config.attribute_index(attribute)?;
                 match (&self.columns[a], value) {
                     (Column::Category { codes, lookup, .. }, Literal::Text(t)) => {
                         let code = lookup.get(t).copied();
                         match op {
                             CmpOp::Eq => self.select(|s| code.is_some_and(|c| codes[s] == c)),
-                            CmpOp::Ne => self.select(|s| codes[s] != NONE && Some(codes[s]) != code),
+                            CmpOp::Ne => {
+                                self.select(|s| codes[s] != NONE && Some(codes[s]) != code)
+                            }
                             _ => {
                                 return Err(Error::AttributeType {
                                     name: attribute.clone(),
@@ -324,7 +364,11 @@ impl Catalog {
                             match v {
                                 Literal::Text(t) => wanted.extend(lookup.get(t).copied()),
                                 Literal::Number(_) => {
-                                    return Err(type_error(attribute, AttributeKind::Category, "a number"))
+                                    return Err(type_error(
+                                        attribute,
+                                        AttributeKind::Category,
+                                        "a number",
+                                    ))
                                 }
                             }
                         }
@@ -335,7 +379,9 @@ impl Catalog {
                         for v in values {
                             match v {
                                 Literal::Number(x) => nums.push(*x),
-                                Literal::Text(_) => return Err(type_error(attribute, self.kinds[a], "a string")),
+                                Literal::Text(_) => {
+                                    return Err(type_error(attribute, self.kinds[a], "a string"))
+                                }
                             }
                         }
                         self.select(|s| col.number(s).is_some_and(|v| nums.contains(&v)))

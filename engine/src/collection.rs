@@ -353,7 +353,8 @@ impl Collection {
                     reason: "the database has no manifest".into(),
                 })
             }
-            Some(bytes) => codec::decode(&bytes).map_err(|e| Error::corrupt(&db_path, format!("manifest: {e}")))?,
+            Some(bytes) => codec::decode(&bytes)
+                .map_err(|e| Error::corrupt(&db_path, format!("manifest: {e}")))?,
         };
         if manifest.format_version != FORMAT_VERSION {
             return Err(Error::corrupt(
@@ -375,17 +376,29 @@ impl Collection {
         for m in &config.modalities {
             let n = match store.get(CF_META, &rows_key(&m.name))? {
                 Some(b) if b.len() == 8 => u64::from_le_bytes(b.try_into().unwrap()),
-                _ => return Err(Error::corrupt(&db_path, format!("row count of `{}` missing", m.name))),
+                _ => {
+                    return Err(Error::corrupt(
+                        &db_path,
+                        format!("row count of `{}` missing", m.name),
+                    ))
+                }
             };
             let n = u32::try_from(n).map_err(|_| Error::corrupt(&db_path, "row count overflow"))?;
-            files.push(VectorFile::open(&vector_path(&dir, &m.name), m.dim, n as usize)?);
+            files.push(VectorFile::open(
+                &vector_path(&dir, &m.name),
+                m.dim,
+                n as usize,
+            )?);
             n_rows.push(n);
             match Graph::load(&graph_dir, &m.name)? {
                 Some((g, meta)) => {
                     if meta.indexed_rows > n as u64 {
                         return Err(Error::corrupt(
                             crate::graph::meta_path(&graph_dir, &m.name),
-                            format!("graph covers {} rows, only {n} are committed", meta.indexed_rows),
+                            format!(
+                                "graph covers {} rows, only {n} are committed",
+                                meta.indexed_rows
+                            ),
                         ));
                     }
                     indexed.push(meta.indexed_rows as u32);
@@ -410,29 +423,41 @@ impl Collection {
                 k.try_into()
                     .map_err(|_| Error::corrupt(&db_path, "object key is not 8 bytes"))?,
             );
-            let rec: ObjectRecord =
-                codec::decode(v).map_err(|e| Error::corrupt(&db_path, format!("object {id}: {e}")))?;
+            let rec: ObjectRecord = codec::decode(v)
+                .map_err(|e| Error::corrupt(&db_path, format!("object {id}: {e}")))?;
             let mut attrs = vec![None; config.attributes.len()];
             for (name, value) in rec.attrs {
-                let a = config
-                    .attribute_index(&name)
-                    .map_err(|_| Error::corrupt(&db_path, format!("object {id}: undeclared attribute `{name}`")))?;
+                let a = config.attribute_index(&name).map_err(|_| {
+                    Error::corrupt(
+                        &db_path,
+                        format!("object {id}: undeclared attribute `{name}`"),
+                    )
+                })?;
                 attrs[a] = Some(value);
             }
             if rec.vectors.len() != config.modalities.len() {
-                return Err(Error::corrupt(&db_path, format!("object {id}: wrong number of modalities")));
+                return Err(Error::corrupt(
+                    &db_path,
+                    format!("object {id}: wrong number of modalities"),
+                ));
             }
             let mut rows = vec![NONE; config.modalities.len()];
             for (m, entry) in rec.vectors.iter().enumerate() {
                 if let Some((row, crc)) = *entry {
                     let path = vector_path(&dir, &config.modalities[m].name);
                     if row >= n_rows[m] {
-                        return Err(Error::corrupt(path, format!("object {id} points at uncommitted row {row}")));
+                        return Err(Error::corrupt(
+                            path,
+                            format!("object {id} points at uncommitted row {row}"),
+                        ));
                     }
                     // Rows added since the last graph build are the ones a crash could
                     // have touched most recently; check them on every open.
                     if row >= indexed[m] && row_crc(views[m].row(row)) != crc {
-                        return Err(Error::corrupt(path, format!("row {row} (object {id}) checksum mismatch")));
+                        return Err(Error::corrupt(
+                            path,
+                            format!("row {row} (object {id}) checksum mismatch"),
+                        ));
                     }
                     owned[m].insert(row);
                     rows[m] = row;
@@ -532,12 +557,18 @@ impl Collection {
         }
         for (name, bytes) in &o.blobs {
             if name.is_empty() || name.len() > 64 {
-                return Err(Error::invalid("blob name", format!("`{name}` must be 1–64 bytes")));
+                return Err(Error::invalid(
+                    "blob name",
+                    format!("`{name}` must be 1–64 bytes"),
+                ));
             }
             if bytes.len() > MAX_BLOB_BYTES {
                 return Err(Error::invalid(
                     format!("blob `{name}` of object {}", o.id),
-                    format!("{} bytes exceeds the {MAX_BLOB_BYTES}-byte limit", bytes.len()),
+                    format!(
+                        "{} bytes exceeds the {MAX_BLOB_BYTES}-byte limit",
+                        bytes.len()
+                    ),
                 ));
             }
         }
@@ -547,7 +578,11 @@ impl Collection {
             dec: o.dec,
             attrs,
             vectors,
-            blobs: o.blobs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            blobs: o
+                .blobs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 
@@ -569,7 +604,7 @@ impl Collection {
         }
         let mut out = v.to_vec();
         let norm = normalize(&mut out);
-        if !(norm > 0.0) || !norm.is_finite() {
+        if norm <= 0.0 || !norm.is_finite() {
             return Err(Error::ZeroVector {
                 modality: mc.name.clone(),
             });
@@ -587,7 +622,10 @@ impl Collection {
     /// wholesale; blobs given here are replaced, other blobs are kept. Within one
     /// batch a later duplicate id wins. Durable when it returns.
     pub fn upsert_batch(&self, objects: &[Object]) -> Result<()> {
-        let prepared = objects.iter().map(|o| self.prepare(o)).collect::<Result<Vec<_>>>()?;
+        let prepared = objects
+            .iter()
+            .map(|o| self.prepare(o))
+            .collect::<Result<Vec<_>>>()?;
         if prepared.is_empty() {
             return Ok(());
         }
@@ -627,7 +665,10 @@ impl Collection {
                     .attrs
                     .iter()
                     .enumerate()
-                    .filter_map(|(a, v)| v.clone().map(|v| (self.config.attributes[a].name.clone(), v)))
+                    .filter_map(|(a, v)| {
+                        v.clone()
+                            .map(|v| (self.config.attributes[a].name.clone(), v))
+                    })
                     .collect(),
                 vectors: rows
                     .iter()
@@ -642,7 +683,12 @@ impl Collection {
         for (m, t) in touched.iter().enumerate() {
             if *t {
                 let name = &self.config.modalities[m].name;
-                batch.put(&self.store, CF_META, &rows_key(name), &(next[m] as u64).to_le_bytes());
+                batch.put(
+                    &self.store,
+                    CF_META,
+                    &rows_key(name),
+                    &(next[m] as u64).to_le_bytes(),
+                );
             }
         }
         self.store.commit(batch)?;
@@ -667,7 +713,10 @@ impl Collection {
         let _files = self.writer.lock();
         let live: Vec<u64> = {
             let st = self.state.read();
-            ids.iter().copied().filter(|id| st.catalog.live_slot(*id).is_some()).collect()
+            ids.iter()
+                .copied()
+                .filter(|id| st.catalog.live_slot(*id).is_some())
+                .collect()
         };
         if live.is_empty() {
             return Ok(0);
@@ -689,9 +738,12 @@ impl Collection {
 
     /// The stored object.
     pub fn get(&self, id: u64) -> Result<StoredObject> {
-        let bytes = self.store.get(CF_OBJECTS, &id_key(id))?.ok_or(Error::NotFound(id))?;
-        let rec: ObjectRecord =
-            codec::decode(&bytes).map_err(|e| Error::corrupt(self.store.path(), format!("object {id}: {e}")))?;
+        let bytes = self
+            .store
+            .get(CF_OBJECTS, &id_key(id))?
+            .ok_or(Error::NotFound(id))?;
+        let rec: ObjectRecord = codec::decode(&bytes)
+            .map_err(|e| Error::corrupt(self.store.path(), format!("object {id}: {e}")))?;
         let blobs = self
             .store
             .keys_with_prefix(CF_BLOBS, &id_key(id))?
@@ -729,7 +781,11 @@ impl Collection {
     /// Ids of live objects (in no particular order).
     pub fn ids(&self) -> Vec<u64> {
         let st = self.state.read();
-        st.catalog.alive.iter().map(|s| st.catalog.ids[s as usize]).collect()
+        st.catalog
+            .alive
+            .iter()
+            .map(|s| st.catalog.ids[s as usize])
+            .collect()
     }
 
     /// Ids of live objects matching a filter.
@@ -750,7 +806,12 @@ impl Collection {
     }
 
     /// Many searches at once (parallel over queries), all on one snapshot.
-    pub fn search_batch(&self, queries: &[Vec<f32>], modality: &str, params: &SearchParams) -> Result<Vec<Vec<Hit>>> {
+    pub fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        modality: &str,
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Hit>>> {
         let m = self.config.modality_index(modality)?;
         self.check_params(params)?;
         let qs = queries
@@ -759,13 +820,21 @@ impl Collection {
             .collect::<Result<Vec<_>>>()?;
         let guard = self.state.read();
         let st: &State = &guard;
-        qs.par_iter().map(|q| self.search_in(st, m, q, params)).collect()
+        qs.par_iter()
+            .map(|q| self.search_in(st, m, q, params))
+            .collect()
     }
 
     /// Neighbours of a stored object: its `from` embedding searched among the `to`
     /// embeddings (image→spectrum etc.). The object itself is excluded unless
     /// `params.include_self`.
-    pub fn search_by_id(&self, id: u64, from: &str, to: &str, params: &SearchParams) -> Result<Vec<Hit>> {
+    pub fn search_by_id(
+        &self,
+        id: u64,
+        from: &str,
+        to: &str,
+        params: &SearchParams,
+    ) -> Result<Vec<Hit>> {
         let mf = self.config.modality_index(from)?;
         let mt = self.config.modality_index(to)?;
         self.check_params(params)?;
@@ -780,17 +849,29 @@ impl Collection {
 
     fn check_params(&self, p: &SearchParams) -> Result<()> {
         if p.k == 0 || p.k > MAX_K {
-            return Err(Error::invalid("k", format!("{} is outside 1..={MAX_K}", p.k)));
+            return Err(Error::invalid(
+                "k",
+                format!("{} is outside 1..={MAX_K}", p.k),
+            ));
         }
         if let Some(ef) = p.ef {
             if ef == 0 || ef > 10 * MAX_K {
-                return Err(Error::invalid("ef", format!("{ef} is outside 1..={}", 10 * MAX_K)));
+                return Err(Error::invalid(
+                    "ef",
+                    format!("{ef} is outside 1..={}", 10 * MAX_K),
+                ));
             }
         }
         Ok(())
     }
 
-    fn search_in(&self, st: &State, m: usize, q: &[f32], params: &SearchParams) -> Result<Vec<Hit>> {
+    fn search_in(
+        &self,
+        st: &State,
+        m: usize,
+        q: &[f32],
+        params: &SearchParams,
+    ) -> Result<Vec<Hit>> {
         let cat = &st.catalog;
         let allowed_rows = match &params.filter {
             Some(f) => Some(cat.rows_of(m, &cat.evaluate(f, &self.config)?)),
@@ -876,7 +957,13 @@ impl Collection {
 
     /// k-NN estimate of a numeric attribute for a query vector: the distance-weighted
     /// mean over the `k` nearest `modality` neighbours that have the attribute.
-    pub fn predict(&self, query: &[f32], modality: &str, attribute: &str, params: &SearchParams) -> Result<Estimate> {
+    pub fn predict(
+        &self,
+        query: &[f32],
+        modality: &str,
+        attribute: &str,
+        params: &SearchParams,
+    ) -> Result<Estimate> {
         let m = self.config.modality_index(modality)?;
         self.check_params(params)?;
         let q = self.prepare_vector(m, query)?;
@@ -903,7 +990,14 @@ impl Collection {
         self.predict_in(&st, mt, &q, attribute, &p)
     }
 
-    fn predict_in(&self, st: &State, m: usize, q: &[f32], attribute: &str, params: &SearchParams) -> Result<Estimate> {
+    fn predict_in(
+        &self,
+        st: &State,
+        m: usize,
+        q: &[f32],
+        attribute: &str,
+        params: &SearchParams,
+    ) -> Result<Estimate> {
         let a = self.config.attribute_index(attribute)?;
         if self.config.attributes[a].kind == AttributeKind::Category {
             return Err(Error::AttributeType {
@@ -938,7 +1032,13 @@ impl Collection {
 
     /// Objects within `radius_deg` of (`ra`, `dec`) (ICRS degrees), nearest first,
     /// at most `limit`.
-    pub fn cone_search(&self, ra: f64, dec: f64, radius_deg: f64, limit: usize) -> Result<Vec<ConeHit>> {
+    pub fn cone_search(
+        &self,
+        ra: f64,
+        dec: f64,
+        radius_deg: f64,
+        limit: usize,
+    ) -> Result<Vec<ConeHit>> {
         let st = self.state.read();
         let slots = st.catalog.evaluate(
             &Filter::Cone {
@@ -952,10 +1052,19 @@ impl Collection {
             .iter()
             .map(|s| ConeHit {
                 id: st.catalog.ids[s as usize],
-                separation_deg: sky::separation_deg(ra, dec, st.catalog.ra[s as usize], st.catalog.dec[s as usize]),
+                separation_deg: sky::separation_deg(
+                    ra,
+                    dec,
+                    st.catalog.ra[s as usize],
+                    st.catalog.dec[s as usize],
+                ),
             })
             .collect();
-        hits.sort_by(|a, b| a.separation_deg.total_cmp(&b.separation_deg).then(a.id.cmp(&b.id)));
+        hits.sort_by(|a, b| {
+            a.separation_deg
+                .total_cmp(&b.separation_deg)
+                .then(a.id.cmp(&b.id))
+        });
         hits.truncate(limit);
         Ok(hits)
     }
@@ -1039,7 +1148,8 @@ impl Collection {
         let mut failure = None;
         self.store.for_each(CF_OBJECTS, |k, v| {
             let id = u64::from_be_bytes(k.try_into().unwrap_or([0; 8]));
-            let rec: ObjectRecord = codec::decode(v).map_err(|e| Error::corrupt(self.store.path(), e))?;
+            let rec: ObjectRecord =
+                codec::decode(v).map_err(|e| Error::corrupt(self.store.path(), e))?;
             for (m, entry) in rec.vectors.iter().enumerate() {
                 if let Some((row, crc)) = *entry {
                     checked += 1;
@@ -1123,10 +1233,25 @@ fn weighted_estimate(neighbours: Vec<(Hit, f64)>) -> Estimate {
     let exact = dist.iter().any(|d| *d < 1e-9);
     let w: Vec<f64> = dist
         .iter()
-        .map(|d| if exact { if *d < 1e-9 { 1.0 } else { 0.0 } } else { 1.0 / d })
+        .map(|d| {
+            if exact {
+                if *d < 1e-9 {
+                    1.0
+                } else {
+                    0.0
+                }
+            } else {
+                1.0 / d
+            }
+        })
         .collect();
     let wsum: f64 = w.iter().sum();
-    let mean = neighbours.iter().zip(&w).map(|((_, v), w)| v * w).sum::<f64>() / wsum;
+    let mean = neighbours
+        .iter()
+        .zip(&w)
+        .map(|((_, v), w)| v * w)
+        .sum::<f64>()
+        / wsum;
     let var = neighbours
         .iter()
         .zip(&w)

@@ -163,16 +163,23 @@ impl CollectionConfig {
     /// Checks names, dimensions and parameters.
     pub fn validate(&self) -> Result<()> {
         if self.modalities.is_empty() {
-            return Err(Error::InvalidConfig("at least one modality is required".into()));
+            return Err(Error::InvalidConfig(
+                "at least one modality is required".into(),
+            ));
         }
         if self.modalities.len() > 16 {
-            return Err(Error::InvalidConfig("at most 16 modalities are supported".into()));
+            return Err(Error::InvalidConfig(
+                "at most 16 modalities are supported".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for m in &self.modalities {
             check_name(&m.name, 32, "modality")?;
             if !seen.insert(m.name.as_str()) {
-                return Err(Error::InvalidConfig(format!("duplicate modality `{}`", m.name)));
+                return Err(Error::InvalidConfig(format!(
+                    "duplicate modality `{}`",
+                    m.name
+                )));
             }
             if m.dim == 0 || m.dim > 65_536 {
                 return Err(Error::InvalidConfig(format!(
@@ -184,19 +191,28 @@ impl CollectionConfig {
         let mut seen = std::collections::HashSet::new();
         for a in &self.attributes {
             check_name(&a.name, 64, "attribute")?;
-            if matches!(a.name.as_str(), "id" | "ra" | "dec" | "cone" | "and" | "or" | "not" | "in") {
+            if matches!(
+                a.name.as_str(),
+                "id" | "ra" | "dec" | "cone" | "and" | "or" | "not" | "in"
+            ) {
                 return Err(Error::InvalidConfig(format!(
                     "attribute name `{}` is reserved",
                     a.name
                 )));
             }
             if !seen.insert(a.name.as_str()) {
-                return Err(Error::InvalidConfig(format!("duplicate attribute `{}`", a.name)));
+                return Err(Error::InvalidConfig(format!(
+                    "duplicate attribute `{}`",
+                    a.name
+                )));
             }
         }
         let h = &self.hnsw;
         if !(4..=128).contains(&h.m) {
-            return Err(Error::InvalidConfig(format!("hnsw.m = {} is outside 4..=128", h.m)));
+            return Err(Error::InvalidConfig(format!(
+                "hnsw.m = {} is outside 4..=128",
+                h.m
+            )));
         }
         if h.ef_construction < h.m || h.ef_construction > 4096 {
             return Err(Error::InvalidConfig(format!(

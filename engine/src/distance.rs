@@ -73,14 +73,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_generic(a, b)
 }
 
-/// Normalises `v` in place to unit L2 norm; returns the original norm.
-pub fn normalize(v: &mut [f32]) -> f32 {
+/// Normalises `v` in place to unit L2 norm; returns the original norm (computed in
+/// f64, so it neither overflows nor underflows for any finite f32 input).
+pub fn normalize(v: &mut [f32]) -> f64 {
     let norm = (v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>()).sqrt();
     if norm > 0.0 {
         let inv = (1.0 / norm) as f32;
         v.iter_mut().for_each(|x| *x *= inv);
     }
-    norm as f32
+    norm
 }
 
 /// Cosine distance `1 - a·b` on unit vectors, clamped at 0.
@@ -106,7 +107,11 @@ mod tests {
         for n in [0usize, 1, 7, 8, 15, 16, 17, 33, 1024, 1031] {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            let naive: f64 = a.iter().zip(&b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+            let naive: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
             assert!((dot(&a, &b) as f64 - naive).abs() < 1e-3, "n = {n}");
             assert!((dot_generic(&a, &b) as f64 - naive).abs() < 1e-3, "n = {n}");
         }
@@ -114,7 +119,9 @@ mod tests {
 
     #[test]
     fn cosine_distance_is_never_negative_on_self() {
-        let mut v: Vec<f32> = (0..1024).map(|i| ((i * 7919) % 101) as f32 - 50.0).collect();
+        let mut v: Vec<f32> = (0..1024)
+            .map(|i| ((i * 7919) % 101) as f32 - 50.0)
+            .collect();
         normalize(&mut v);
         assert!(CosineDistance.eval(&v, &v) >= 0.0);
         assert!(CosineDistance.eval(&v, &v) < 1e-5);

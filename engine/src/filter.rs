@@ -113,7 +113,11 @@ impl Filter {
     /// Parses the text form (see the module documentation).
     pub fn parse(text: &str) -> Result<Filter> {
         let tokens = lex(text)?;
-        let mut p = Parser { tokens, pos: 0, len: text.chars().count() };
+        let mut p = Parser {
+            tokens,
+            pos: 0,
+            len: text.chars().count(),
+        };
         let f = p.expr()?;
         if p.pos < p.tokens.len() {
             return Err(p.error("expected `and`, `or` or the end of the filter"));
@@ -299,14 +303,22 @@ impl Parser {
         while self.keyword("or") {
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap() } else { Filter::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            Filter::Or(parts)
+        })
     }
     fn and(&mut self) -> Result<Filter> {
         let mut parts = vec![self.unary()?];
         while self.keyword("and") {
             parts.push(self.unary()?);
         }
-        Ok(if parts.len() == 1 { parts.pop().unwrap() } else { Filter::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            Filter::And(parts)
+        })
     }
     fn unary(&mut self) -> Result<Filter> {
         if self.keyword("not") {
@@ -389,7 +401,11 @@ impl Parser {
         }
         let op = match self.peek() {
             Some(Tok::Op(op)) => *op,
-            _ => return Err(self.error("expected a comparison (<, <=, >, >=, =, !=), `in` or `between`")),
+            _ => {
+                return Err(
+                    self.error("expected a comparison (<, <=, >, >=, =, !=), `in` or `between`")
+                )
+            }
         };
         self.pos += 1;
         let value = self.literal()?;
@@ -417,20 +433,34 @@ mod tests {
     fn parses_the_documented_forms() {
         let f = Filter::parse("redshift < 0.3 and mag_r <= 19").unwrap();
         assert!(matches!(f, Filter::And(ref v) if v.len() == 2));
-        let f = Filter::parse("not (morph_class = 'spiral' or survey in ('desi', \"sdss\"))").unwrap();
+        let f =
+            Filter::parse("not (morph_class = 'spiral' or survey in ('desi', \"sdss\"))").unwrap();
         assert!(matches!(f, Filter::Not(_)));
         let f = Filter::parse("cone(150.1, -2.5, 0.25) AND id in (1, 2, 3)").unwrap();
         assert_eq!(
             f,
             Filter::And(vec![
-                Filter::Cone { ra_deg: 150.1, dec_deg: -2.5, radius_deg: 0.25 },
+                Filter::Cone {
+                    ra_deg: 150.1,
+                    dec_deg: -2.5,
+                    radius_deg: 0.25
+                },
                 Filter::Ids(vec![1, 2, 3])
             ])
         );
         let f = Filter::parse("mag_r between 17 and 1.9e1").unwrap();
-        assert_eq!(f, Filter::Range { attribute: "mag_r".into(), min: 17.0, max: 19.0 });
+        assert_eq!(
+            f,
+            Filter::Range {
+                attribute: "mag_r".into(),
+                min: 17.0,
+                max: 19.0
+            }
+        );
         let f = Filter::parse("redshift>-0.5").unwrap();
-        assert!(matches!(f, Filter::Compare { op: CmpOp::Gt, value: Literal::Number(v), .. } if v == -0.5));
+        assert!(
+            matches!(f, Filter::Compare { op: CmpOp::Gt, value: Literal::Number(v), .. } if v == -0.5)
+        );
     }
 
     #[test]

@@ -71,7 +71,8 @@ impl Graph {
     pub fn insert(&self, rows: &[(&[f32], usize)]) {
         let batch: Vec<(&[f32], usize)> = rows.to_vec();
         self.hnsw.parallel_insert_slice(&batch);
-        self.inserted.fetch_add(rows.len() as u64, Ordering::Relaxed);
+        self.inserted
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
     }
 
     /// Nodes inserted by this process since the graph was created or loaded.
@@ -85,7 +86,13 @@ impl Graph {
     }
 
     /// The `k` nearest rows to `query` (unit vector) with cosine distances.
-    pub fn search(&self, query: &[f32], k: usize, ef: usize, filter: &dyn FilterT) -> Vec<(u32, f32)> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: &dyn FilterT,
+    ) -> Vec<(u32, f32)> {
         if self.len() == 0 {
             return Vec::new();
         }
@@ -147,7 +154,10 @@ impl Graph {
         let data_file = dir.join(format!("{}.hnsw.data", meta.basename));
         for (file, want) in [(&graph_file, meta.graph_crc), (&data_file, meta.data_crc)] {
             if !file.exists() {
-                return Err(Error::corrupt(file, "graph file named by the meta file is missing"));
+                return Err(Error::corrupt(
+                    file,
+                    "graph file named by the meta file is missing",
+                ));
             }
             if file_crc(file)? != want {
                 return Err(Error::corrupt(file, "checksum mismatch"));
@@ -175,12 +185,21 @@ impl Graph {
                     message: e.to_string(),
                 })
             }
-            Err(_) => return Err(Error::corrupt(&graph_file, "the HNSW library rejected the file")),
+            Err(_) => {
+                return Err(Error::corrupt(
+                    &graph_file,
+                    "the HNSW library rejected the file",
+                ))
+            }
         };
         if hnsw.get_nb_point() as u64 != meta.points {
             return Err(Error::corrupt(
                 &graph_file,
-                format!("holds {} nodes, meta says {}", hnsw.get_nb_point(), meta.points),
+                format!(
+                    "holds {} nodes, meta says {}",
+                    hnsw.get_nb_point(),
+                    meta.points
+                ),
             ));
         }
         Ok(Some((
@@ -234,7 +253,10 @@ fn read_meta(path: &Path) -> Result<Option<GraphMeta>> {
         Err(e) => return Err(Error::io(path, e)),
     };
     if bytes.len() < 16 || &bytes[0..8] != META_MAGIC {
-        return Err(Error::corrupt(path, "not an astrovec graph meta file (bad magic)"));
+        return Err(Error::corrupt(
+            path,
+            "not an astrovec graph meta file (bad magic)",
+        ));
     }
     let (body, crc) = bytes.split_at(bytes.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {

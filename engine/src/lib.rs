@@ -28,10 +28,12 @@ mod vectors;
 
 pub use catalog::AttrValue;
 pub use collection::{
-    Collection, CollectionStats, ConeHit, Estimate, Hit, IndexReport, ModalityStats, Object, SearchParams,
-    Strategy, StoredObject, FORMAT_VERSION, MAX_BLOB_BYTES, MAX_K,
+    Collection, CollectionStats, ConeHit, Estimate, Hit, IndexReport, ModalityStats, Object,
+    SearchParams, StoredObject, Strategy, FORMAT_VERSION, MAX_BLOB_BYTES, MAX_K,
 };
-pub use config::{AttributeDef, AttributeKind, CollectionConfig, Distance, HnswConfig, ModalityConfig, Precision};
+pub use config::{
+    AttributeDef, AttributeKind, CollectionConfig, Distance, HnswConfig, ModalityConfig, Precision,
+};
 pub use distance::{dot, normalize};
 pub use error::{Error, Result};
 pub use filter::{CmpOp, Filter, Literal};

@@ -98,7 +98,9 @@ impl RowFilter<'_> {
                 .range(start..self.limit.max(start))
                 .filter(|r| !self.deny.contains(*r))
                 .collect(),
-            None => (start..self.limit).filter(|r| !self.deny.contains(*r)).collect(),
+            None => (start..self.limit)
+                .filter(|r| !self.deny.contains(*r))
+                .collect(),
         }
     }
 }

@@ -15,10 +15,16 @@ pub(crate) const INDEX_DEPTH: u8 = 10;
 /// Checks an ICRS position in degrees.
 pub(crate) fn check_position(ra: f64, dec: f64) -> Result<()> {
     if !ra.is_finite() || !(0.0..=360.0).contains(&ra) {
-        return Err(Error::invalid("ra (degrees)", format!("{ra} is outside [0, 360]")));
+        return Err(Error::invalid(
+            "ra (degrees)",
+            format!("{ra} is outside [0, 360]"),
+        ));
     }
     if !dec.is_finite() || !(-90.0..=90.0).contains(&dec) {
-        return Err(Error::invalid("dec (degrees)", format!("{dec} is outside [-90, 90]")));
+        return Err(Error::invalid(
+            "dec (degrees)",
+            format!("{dec} is outside [-90, 90]"),
+        ));
     }
     Ok(())
 }
@@ -26,7 +32,10 @@ pub(crate) fn check_position(ra: f64, dec: f64) -> Result<()> {
 /// Checks a cone radius in degrees.
 pub(crate) fn check_radius(radius: f64) -> Result<()> {
     if !radius.is_finite() || radius <= 0.0 || radius > 180.0 {
-        return Err(Error::invalid("radius (degrees)", format!("{radius} is outside (0, 180]")));
+        return Err(Error::invalid(
+            "radius (degrees)",
+            format!("{radius} is outside (0, 180]"),
+        ));
     }
     Ok(())
 }
@@ -38,7 +47,12 @@ pub(crate) fn cell(ra: f64, dec: f64) -> u64 {
 
 /// Great-circle separation in degrees (haversine form, accurate at small angles).
 pub fn separation_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
-    let (ra1, dec1, ra2, dec2) = (ra1.to_radians(), dec1.to_radians(), ra2.to_radians(), dec2.to_radians());
+    let (ra1, dec1, ra2, dec2) = (
+        ra1.to_radians(),
+        dec1.to_radians(),
+        ra2.to_radians(),
+        dec2.to_radians(),
+    );
     let sd = ((dec2 - dec1) / 2.0).sin();
     let sr = ((ra2 - ra1) / 2.0).sin();
     let h = sd * sd + dec1.cos() * dec2.cos() * sr * sr;
@@ -46,7 +60,12 @@ pub fn separation_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
 }
 
 /// Slots in the cells that a cone may touch (a superset of the cone's members).
-pub(crate) fn candidates(index: &BTreeMap<u64, RoaringBitmap>, ra: f64, dec: f64, radius: f64) -> RoaringBitmap {
+pub(crate) fn candidates(
+    index: &BTreeMap<u64, RoaringBitmap>,
+    ra: f64,
+    dec: f64,
+    radius: f64,
+) -> RoaringBitmap {
     let mut out = RoaringBitmap::new();
     if radius >= 30.0 {
         // A large cone covers a sizeable part of the sky: scanning every cell is
@@ -61,7 +80,12 @@ pub(crate) fn candidates(index: &BTreeMap<u64, RoaringBitmap>, ra: f64, dec: f64
     let depth = cdshealpix::best_starting_depth(radius.to_radians())
         .saturating_add(2)
         .min(INDEX_DEPTH);
-    let bmoc = cdshealpix::nested::cone_coverage_approx(depth, ra.to_radians(), dec.to_radians(), radius.to_radians());
+    let bmoc = cdshealpix::nested::cone_coverage_approx(
+        depth,
+        ra.to_radians(),
+        dec.to_radians(),
+        radius.to_radians(),
+    );
     for raw in bmoc.iter() {
         let c = bmoc.from_raw_value(*raw);
         let shift = 2 * (INDEX_DEPTH - c.depth.min(INDEX_DEPTH)) as u32;
@@ -87,7 +111,9 @@ mod tests {
         assert!((separation_deg(0.0, 0.0, 90.0, 0.0) - 90.0).abs() < 1e-9);
         assert!((separation_deg(10.0, 89.0, 190.0, 89.0) - 2.0).abs() < 1e-9);
         // 1 arcsec in declination.
-        assert!((separation_deg(150.0, 2.0, 150.0, 2.0 + 1.0 / 3600.0) * 3600.0 - 1.0).abs() < 1e-6);
+        assert!(
+            (separation_deg(150.0, 2.0, 150.0, 2.0 + 1.0 / 3600.0) * 3600.0 - 1.0).abs() < 1e-6
+        );
     }
 
     #[test]
@@ -100,11 +126,19 @@ mod tests {
             pos.push((ra, dec));
             index.entry(cell(ra, dec)).or_default().insert(i);
         }
-        for &(cra, cdec, r) in &[(10.0, 0.0, 3.0), (359.5, -5.0, 2.0), (180.0, 9.0, 0.2), (45.0, 1.0, 40.0)] {
+        for &(cra, cdec, r) in &[
+            (10.0, 0.0, 3.0),
+            (359.5, -5.0, 2.0),
+            (180.0, 9.0, 0.2),
+            (45.0, 1.0, 40.0),
+        ] {
             let cands = candidates(&index, cra, cdec, r);
             for (i, &(ra, dec)) in pos.iter().enumerate() {
                 if separation_deg(cra, cdec, ra, dec) <= r {
-                    assert!(cands.contains(i as u32), "cone ({cra}, {cdec}, {r}) missed {i}");
+                    assert!(
+                        cands.contains(i as u32),
+                        "cone ({cra}, {cdec}, {r}) missed {i}"
+                    );
                 }
             }
         }

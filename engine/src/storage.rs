@@ -56,7 +56,9 @@ impl Store {
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // The three families are created with the database; absence is a bug.
-        self.db.cf_handle(name).expect("column family opened with the database")
+        self.db
+            .cf_handle(name)
+            .expect("column family opened with the database")
     }
 
     fn err(&self, e: rocksdb::Error) -> Error {

@@ -100,13 +100,21 @@ impl VectorFile {
             .map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if len < HEADER_LEN {
-            return Err(Error::corrupt(path, format!("file is {len} bytes, shorter than its header")));
+            return Err(Error::corrupt(
+                path,
+                format!("file is {len} bytes, shorter than its header"),
+            ));
         }
         let mut head = [0u8; 28];
-        file.read_exact_at(&mut head, 0).map_err(|e| Error::io(path, e))?;
-        if &head[0..8] != MAGIC || u32::from_le_bytes(head[8..12].try_into().unwrap()) != KIND_VECTORS
+        file.read_exact_at(&mut head, 0)
+            .map_err(|e| Error::io(path, e))?;
+        if &head[0..8] != MAGIC
+            || u32::from_le_bytes(head[8..12].try_into().unwrap()) != KIND_VECTORS
         {
-            return Err(Error::corrupt(path, "not an astrovec vector file (bad magic)"));
+            return Err(Error::corrupt(
+                path,
+                "not an astrovec vector file (bad magic)",
+            ));
         }
         let crc = u32::from_le_bytes(head[24..28].try_into().unwrap());
         if crc32fast::hash(&head[0..24]) != crc {
@@ -116,7 +124,9 @@ impl VectorFile {
         if version != VECTOR_FORMAT_VERSION {
             return Err(Error::corrupt(
                 path,
-                format!("vector format version {version}, this build reads {VECTOR_FORMAT_VERSION}"),
+                format!(
+                    "vector format version {version}, this build reads {VECTOR_FORMAT_VERSION}"
+                ),
             ));
         }
         let file_dim = u32::from_le_bytes(head[16..20].try_into().unwrap()) as usize;
@@ -133,7 +143,9 @@ impl VectorFile {
         if rows_in_file < committed_rows {
             return Err(Error::corrupt(
                 path,
-                format!("truncated: {committed_rows} rows are committed, the file holds {rows_in_file}"),
+                format!(
+                    "truncated: {committed_rows} rows are committed, the file holds {rows_in_file}"
+                ),
             ));
         }
         Self::map_file(path.to_path_buf(), file, dim)
@@ -171,7 +183,9 @@ impl VectorFile {
             let grow = (self.capacity / 2).max(256);
             let new_cap = (r as usize + 1).max(self.capacity + grow);
             let new_len = HEADER_LEN + (new_cap * self.dim * 4) as u64;
-            self.file.set_len(new_len).map_err(|e| Error::io(&self.path, e))?;
+            self.file
+                .set_len(new_len)
+                .map_err(|e| Error::io(&self.path, e))?;
             // SAFETY: as in `map_file`.
             let map = unsafe { Mmap::map(&self.file) }.map_err(|e| Error::io(&self.path, e))?;
             self.view = VectorView {

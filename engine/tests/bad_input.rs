@@ -22,34 +22,66 @@ fn bad_objects_are_rejected_and_nothing_is_written() {
     let (_d, coll) = fresh();
     coll.upsert(good(1)).unwrap();
     let before = coll.stats();
-    let cases: Vec<(Object, fn(&Error) -> bool)> = vec![
-        (Object::new(2, 1.0, 1.0).embedding("image", vec![1.0; 7]), |e| {
-            matches!(e, Error::DimensionMismatch { expected: 8, got: 7, .. })
-        }),
-        (Object::new(2, 1.0, 1.0).embedding("image", {
-            let mut v = vec![1.0; 8];
-            v[3] = f32::NAN;
-            v
-        }), |e| matches!(e, Error::NonFiniteVector { index: 3, .. })),
-        (Object::new(2, 1.0, 1.0).embedding("image", {
-            let mut v = vec![1.0; 8];
-            v[5] = f32::INFINITY;
-            v
-        }), |e| matches!(e, Error::NonFiniteVector { index: 5, .. })),
-        (Object::new(2, 1.0, 1.0).embedding("image", vec![0.0; 8]), |e| matches!(e, Error::ZeroVector { .. })),
-        (Object::new(2, 1.0, 1.0).embedding("radio", vec![1.0; 8]), |e| matches!(e, Error::UnknownModality { .. })),
-        (Object::new(2, 1.0, 1.0).attribute("colour", AttrValue::Float(1.0)), |e| {
-            matches!(e, Error::UnknownAttribute { .. })
-        }),
-        (Object::new(2, 1.0, 1.0).attribute("redshift", AttrValue::Category("high".into())), |e| {
-            matches!(e, Error::AttributeType { .. })
-        }),
-        (Object::new(2, 1.0, 1.0).attribute("redshift", AttrValue::Float(f64::NAN)), |e| {
+    type Expect = fn(&Error) -> bool;
+    let cases: Vec<(Object, Expect)> = vec![
+        (
+            Object::new(2, 1.0, 1.0).embedding("image", vec![1.0; 7]),
+            |e| {
+                matches!(
+                    e,
+                    Error::DimensionMismatch {
+                        expected: 8,
+                        got: 7,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            Object::new(2, 1.0, 1.0).embedding("image", {
+                let mut v = vec![1.0; 8];
+                v[3] = f32::NAN;
+                v
+            }),
+            |e| matches!(e, Error::NonFiniteVector { index: 3, .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).embedding("image", {
+                let mut v = vec![1.0; 8];
+                v[5] = f32::INFINITY;
+                v
+            }),
+            |e| matches!(e, Error::NonFiniteVector { index: 5, .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).embedding("image", vec![0.0; 8]),
+            |e| matches!(e, Error::ZeroVector { .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).embedding("radio", vec![1.0; 8]),
+            |e| matches!(e, Error::UnknownModality { .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).attribute("colour", AttrValue::Float(1.0)),
+            |e| matches!(e, Error::UnknownAttribute { .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).attribute("redshift", AttrValue::Category("high".into())),
+            |e| matches!(e, Error::AttributeType { .. }),
+        ),
+        (
+            Object::new(2, 1.0, 1.0).attribute("redshift", AttrValue::Float(f64::NAN)),
+            |e| matches!(e, Error::InvalidArgument { .. }),
+        ),
+        (Object::new(2, 1.0, 95.0), |e| {
             matches!(e, Error::InvalidArgument { .. })
         }),
-        (Object::new(2, 1.0, 95.0), |e| matches!(e, Error::InvalidArgument { .. })),
-        (Object::new(2, -1.0, 0.0), |e| matches!(e, Error::InvalidArgument { .. })),
-        (Object::new(2, f64::NAN, 0.0), |e| matches!(e, Error::InvalidArgument { .. })),
+        (Object::new(2, -1.0, 0.0), |e| {
+            matches!(e, Error::InvalidArgument { .. })
+        }),
+        (Object::new(2, f64::NAN, 0.0), |e| {
+            matches!(e, Error::InvalidArgument { .. })
+        }),
     ];
     for (obj, is_expected) in cases {
         let err = coll.upsert(obj.clone()).unwrap_err();
@@ -70,21 +102,69 @@ fn bad_queries_are_typed_errors() {
     coll.upsert(good(1)).unwrap();
     let q = common::vector(9, 8);
     let p = SearchParams::new(5);
-    assert!(matches!(coll.search(&q[..4], "image", &p), Err(Error::DimensionMismatch { .. })));
-    assert!(matches!(coll.search(&[0.0; 8], "image", &p), Err(Error::ZeroVector { .. })));
-    assert!(matches!(coll.search(&q, "radio", &p), Err(Error::UnknownModality { .. })));
-    assert!(matches!(coll.search(&q, "image", &SearchParams::new(0)), Err(Error::InvalidArgument { .. })));
-    assert!(matches!(coll.search(&q, "image", &SearchParams::new(5).with_ef(0)), Err(Error::InvalidArgument { .. })));
-    for text in ["redshift <", "redshift < 0.3 and", "((redshift < 1)", "redshift ~ 1", "'x' < 1"] {
-        assert!(matches!(Filter::parse(text), Err(Error::FilterSyntax { .. })), "{text}");
+    assert!(matches!(
+        coll.search(&q[..4], "image", &p),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        coll.search(&[0.0; 8], "image", &p),
+        Err(Error::ZeroVector { .. })
+    ));
+    assert!(matches!(
+        coll.search(&q, "radio", &p),
+        Err(Error::UnknownModality { .. })
+    ));
+    assert!(matches!(
+        coll.search(&q, "image", &SearchParams::new(0)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        coll.search(&q, "image", &SearchParams::new(5).with_ef(0)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    for text in [
+        "redshift <",
+        "redshift < 0.3 and",
+        "((redshift < 1)",
+        "redshift ~ 1",
+        "'x' < 1",
+    ] {
+        assert!(
+            matches!(Filter::parse(text), Err(Error::FilterSyntax { .. })),
+            "{text}"
+        );
     }
-    let with = |f: &str| coll.search(&q, "image", &p.clone().with_filter(Filter::parse(f).unwrap()));
-    assert!(matches!(with("colour < 1"), Err(Error::UnknownAttribute { .. })));
-    assert!(matches!(with("morph_class < 1"), Err(Error::AttributeType { .. })));
-    assert!(matches!(with("redshift = 'x'"), Err(Error::AttributeType { .. })));
-    assert!(matches!(with("cone(10, 100, 1)"), Err(Error::InvalidArgument { .. })));
-    assert!(matches!(with("cone(10, 10, -1)"), Err(Error::InvalidArgument { .. })));
-    assert!(matches!(coll.search_by_id(77, "image", "image", &p), Err(Error::NotFound(77))));
+    let with = |f: &str| {
+        coll.search(
+            &q,
+            "image",
+            &p.clone().with_filter(Filter::parse(f).unwrap()),
+        )
+    };
+    assert!(matches!(
+        with("colour < 1"),
+        Err(Error::UnknownAttribute { .. })
+    ));
+    assert!(matches!(
+        with("morph_class < 1"),
+        Err(Error::AttributeType { .. })
+    ));
+    assert!(matches!(
+        with("redshift = 'x'"),
+        Err(Error::AttributeType { .. })
+    ));
+    assert!(matches!(
+        with("cone(10, 100, 1)"),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        with("cone(10, 10, -1)"),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        coll.search_by_id(77, "image", "image", &p),
+        Err(Error::NotFound(77))
+    ));
     assert!(matches!(
         coll.search_by_id(1, "spectrum", "image", &p),
         Err(Error::MissingEmbedding { id: 1, .. })
@@ -110,7 +190,10 @@ fn corrupt_and_foreign_files_name_the_path() {
     let err = Collection::open(dir.path()).err().unwrap();
     assert!(matches!(err, Error::NotACollection { .. }), "{err}");
     // Creating over an existing collection.
-    assert!(matches!(Collection::create(&path, common::config(8)), Err(Error::AlreadyExists(_))));
+    assert!(matches!(
+        Collection::create(&path, common::config(8)),
+        Err(Error::AlreadyExists(_))
+    ));
 
     let vec_file = path.join("vectors/image.vec");
     let original = std::fs::read(&vec_file).unwrap();
@@ -118,7 +201,10 @@ fn corrupt_and_foreign_files_name_the_path() {
     damaged[17] ^= 0xff; // inside the header's dimension field
     std::fs::write(&vec_file, &damaged).unwrap();
     let err = Collection::open(&path).err().unwrap();
-    assert!(matches!(&err, Error::Corrupt { path: p, .. } if p == &vec_file), "{err}");
+    assert!(
+        matches!(&err, Error::Corrupt { path: p, .. } if p == &vec_file),
+        "{err}"
+    );
     assert!(err.to_string().contains("image.vec"));
 
     // A flipped bit in a row written after the last build (row 50) is caught on open.
@@ -126,7 +212,10 @@ fn corrupt_and_foreign_files_name_the_path() {
     damaged[4096 + 50 * 8 * 4 + 3] ^= 0x10;
     std::fs::write(&vec_file, &damaged).unwrap();
     let err = Collection::open(&path).err().unwrap();
-    assert!(matches!(&err, Error::Corrupt { path: p, .. } if p == &vec_file), "{err}");
+    assert!(
+        matches!(&err, Error::Corrupt { path: p, .. } if p == &vec_file),
+        "{err}"
+    );
 
     // A flipped bit in an indexed row is caught by verify.
     let mut damaged = original.clone();
@@ -137,7 +226,10 @@ fn corrupt_and_foreign_files_name_the_path() {
     drop(coll);
 
     std::fs::write(&vec_file, b"hello, I am not a vector file").unwrap();
-    assert!(matches!(Collection::open(&path), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        Collection::open(&path),
+        Err(Error::Corrupt { .. })
+    ));
     std::fs::write(&vec_file, &original).unwrap();
     Collection::open(&path).unwrap();
 
@@ -149,7 +241,10 @@ fn corrupt_and_foreign_files_name_the_path() {
     bad[mid] ^= 0x01;
     std::fs::write(&meta, &bad).unwrap();
     let err = Collection::open(&path).err().unwrap();
-    assert!(matches!(&err, Error::Corrupt { path: p, .. } if p == &meta), "{err}");
+    assert!(
+        matches!(&err, Error::Corrupt { path: p, .. } if p == &meta),
+        "{err}"
+    );
     std::fs::write(&meta, &meta_bytes).unwrap();
     let graph = std::fs::read_dir(path.join("graphs"))
         .unwrap()
@@ -161,5 +256,8 @@ fn corrupt_and_foreign_files_name_the_path() {
     g[last] ^= 0x01;
     std::fs::write(&graph, &g).unwrap();
     let err = Collection::open(&path).err().unwrap();
-    assert!(matches!(&err, Error::Corrupt { path: p, .. } if p == &graph), "{err}");
+    assert!(
+        matches!(&err, Error::Corrupt { path: p, .. } if p == &graph),
+        "{err}"
+    );
 }

@@ -10,8 +10,14 @@ use rand_distr::{Distribution, Normal};
 pub fn config(dim: usize) -> CollectionConfig {
     CollectionConfig {
         modalities: vec![
-            ModalityConfig { name: "image".into(), dim },
-            ModalityConfig { name: "spectrum".into(), dim },
+            ModalityConfig {
+                name: "image".into(),
+                dim,
+            },
+            ModalityConfig {
+                name: "spectrum".into(),
+                dim,
+            },
         ],
         hnsw: HnswConfig::default(),
         ..CollectionConfig::astroclip()
@@ -51,12 +57,19 @@ impl Mixture {
         let centres = (0..clusters)
             .map(|_| (0..dim).map(|_| unit.sample(&mut rng)).collect())
             .collect();
-        Mixture { centres, noise: Normal::new(0.0, sigma).unwrap(), rng }
+        Mixture {
+            centres,
+            noise: Normal::new(0.0, sigma).unwrap(),
+            rng,
+        }
     }
 
     pub fn sample(&mut self) -> Vec<f32> {
         let c = self.rng.random_range(0..self.centres.len());
         let centre = &self.centres[c];
-        centre.iter().map(|x| x + self.noise.sample(&mut self.rng)).collect()
+        centre
+            .iter()
+            .map(|x| x + self.noise.sample(&mut self.rng))
+            .collect()
     }
 }

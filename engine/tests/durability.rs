@@ -28,7 +28,9 @@ fn object(id: u64) -> Object {
 /// The child's body; a no-op unless started by `sigkill_never_loses_acknowledged_writes`.
 #[test]
 fn durability_child() {
-    let Ok(dir) = std::env::var(ENV_DIR) else { return };
+    let Ok(dir) = std::env::var(ENV_DIR) else {
+        return;
+    };
     let start: u64 = std::env::var(ENV_START).unwrap().parse().unwrap();
     let coll = Collection::open(&dir).unwrap();
     let mut out = std::io::stdout().lock();
@@ -65,7 +67,12 @@ fn sigkill_never_loses_acknowledged_writes() {
     let mut acked: Vec<u64> = Vec::new();
     for round in 0..12u64 {
         let mut child = Command::new(&exe)
-            .args(["durability_child", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "durability_child",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(ENV_DIR, &path)
             .env(ENV_START, (round * 100_000).to_string())
             .stdout(Stdio::piped())
@@ -83,7 +90,9 @@ fn sigkill_never_loses_acknowledged_writes() {
             }
         });
         // Wait for the first acknowledgement so the kill lands inside the write loop.
-        let first = rx.recv_timeout(Duration::from_secs(60)).expect("child made no progress");
+        let first = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("child made no progress");
         acked.push(first);
         std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
         child.kill().unwrap(); // SIGKILL on Unix
@@ -91,17 +100,29 @@ fn sigkill_never_loses_acknowledged_writes() {
         reader.join().unwrap();
         acked.extend(rx.try_iter());
 
-        let coll = Collection::open(&path).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
+        let coll =
+            Collection::open(&path).unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         for &id in &acked {
-            let o = coll.get(id).unwrap_or_else(|e| panic!("round {round}: acknowledged {id} lost: {e}"));
+            let o = coll
+                .get(id)
+                .unwrap_or_else(|e| panic!("round {round}: acknowledged {id} lost: {e}"));
             assert_eq!(o.attributes["redshift"], AttrValue::Float(id as f64 * 1e-4));
             let v = coll.get_embedding(id, "image").unwrap();
             let want = common::unit(&common::vector(id, DIM));
-            assert!(v.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "vector of {id} differs");
-            assert_eq!(coll.get_blob(id, "thumb").unwrap().unwrap(), id.to_le_bytes());
+            assert!(
+                v.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+                "vector of {id} differs"
+            );
+            assert_eq!(
+                coll.get_blob(id, "thumb").unwrap().unwrap(),
+                id.to_le_bytes()
+            );
         }
         coll.verify().unwrap();
         assert!(coll.len() as usize >= acked.len());
     }
-    assert!(acked.len() > 12, "the children acknowledged too few writes to test anything");
+    assert!(
+        acked.len() > 12,
+        "the children acknowledged too few writes to test anything"
+    );
 }

@@ -5,7 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use astrovec_engine::{separation_deg, AttrValue, Collection, Filter, Object, SearchParams, Strategy};
+use astrovec_engine::{
+    separation_deg, AttrValue, Collection, Filter, Object, SearchParams, Strategy,
+};
 
 struct Row {
     id: u64,
@@ -29,7 +31,11 @@ fn populate(coll: &Collection, n: u64) -> Vec<Row> {
         let morph = ["spiral", "elliptical", "merger"][(i % 3) as usize];
         let img = mix.sample();
         // The spectrum embedding is a noisy copy of the image one: aligned modalities.
-        let spec: Vec<f32> = img.iter().enumerate().map(|(j, x)| x + 0.05 * ((i + j as u64) % 5) as f32).collect();
+        let spec: Vec<f32> = img
+            .iter()
+            .enumerate()
+            .map(|(j, x)| x + 0.05 * ((i + j as u64) % 5) as f32)
+            .collect();
         objs.push(
             Object::new(i, ra, dec)
                 .attribute("redshift", AttrValue::Float(z))
@@ -39,7 +45,14 @@ fn populate(coll: &Collection, n: u64) -> Vec<Row> {
                 .embedding("image", img)
                 .embedding("spectrum", spec),
         );
-        rows.push(Row { id: i, ra, dec, z, mag, morph });
+        rows.push(Row {
+            id: i,
+            ra,
+            dec,
+            z,
+            mag,
+            morph,
+        });
     }
     coll.upsert_batch(&objs).unwrap();
     rows
@@ -50,15 +63,40 @@ fn filters_match_brute_force_evaluation() {
     let dir = tempfile::tempdir().unwrap();
     let coll = Collection::create(dir.path().join("c"), common::config(32)).unwrap();
     let rows = populate(&coll, 3000);
-    let cases: Vec<(&str, Box<dyn Fn(&Row) -> bool>)> = vec![
-        ("redshift < 0.3 and mag_r < 19", Box::new(|r: &Row| r.z < 0.3 && r.mag < 19.0)),
-        ("morph_class = 'spiral' or redshift >= 0.95", Box::new(|r: &Row| r.morph == "spiral" || r.z >= 0.95)),
-        ("morph_class in ('merger', 'elliptical') and not mag_r between 17 and 20", Box::new(|r: &Row| r.morph != "spiral" && !(17.0..=20.0).contains(&r.mag))),
+    type Predicate = Box<dyn Fn(&Row) -> bool>;
+    let cases: Vec<(&str, Predicate)> = vec![
+        (
+            "redshift < 0.3 and mag_r < 19",
+            Box::new(|r: &Row| r.z < 0.3 && r.mag < 19.0),
+        ),
+        (
+            "morph_class = 'spiral' or redshift >= 0.95",
+            Box::new(|r: &Row| r.morph == "spiral" || r.z >= 0.95),
+        ),
+        (
+            "morph_class in ('merger', 'elliptical') and not mag_r between 17 and 20",
+            Box::new(|r: &Row| r.morph != "spiral" && !(17.0..=20.0).contains(&r.mag)),
+        ),
         ("release = 2", Box::new(|r: &Row| r.id % 4 == 2)),
-        ("release in (0, 3) and morph_class != 'spiral'", Box::new(|r: &Row| matches!(r.id % 4, 0 | 3) && r.morph != "spiral")),
-        ("id in (5, 17, 2999, 123456)", Box::new(|r: &Row| [5, 17, 2999].contains(&r.id))),
-        ("cone(120, 10, 8)", Box::new(|r: &Row| separation_deg(120.0, 10.0, r.ra, r.dec) <= 8.0)),
-        ("cone(359.9, -20, 3.5) or cone(0.2, 29, 1)", Box::new(|r: &Row| separation_deg(359.9, -20.0, r.ra, r.dec) <= 3.5 || separation_deg(0.2, 29.0, r.ra, r.dec) <= 1.0)),
+        (
+            "release in (0, 3) and morph_class != 'spiral'",
+            Box::new(|r: &Row| matches!(r.id % 4, 0 | 3) && r.morph != "spiral"),
+        ),
+        (
+            "id in (5, 17, 2999, 123456)",
+            Box::new(|r: &Row| [5, 17, 2999].contains(&r.id)),
+        ),
+        (
+            "cone(120, 10, 8)",
+            Box::new(|r: &Row| separation_deg(120.0, 10.0, r.ra, r.dec) <= 8.0),
+        ),
+        (
+            "cone(359.9, -20, 3.5) or cone(0.2, 29, 1)",
+            Box::new(|r: &Row| {
+                separation_deg(359.9, -20.0, r.ra, r.dec) <= 3.5
+                    || separation_deg(0.2, 29.0, r.ra, r.dec) <= 1.0
+            }),
+        ),
         ("morph_class = 'unknown'", Box::new(|_| false)),
     ];
     for (text, pred) in cases {
@@ -68,7 +106,12 @@ fn filters_match_brute_force_evaluation() {
         assert_eq!(got, want, "{text}");
     }
     // The cone-selected set is non-trivial, so the HEALPix pre-selection is exercised.
-    assert!(coll.filter_ids(&Filter::parse("cone(120, 10, 8)").unwrap()).unwrap().len() > 10);
+    assert!(
+        coll.filter_ids(&Filter::parse("cone(120, 10, 8)").unwrap())
+            .unwrap()
+            .len()
+            > 10
+    );
 }
 
 #[test]
@@ -83,9 +126,15 @@ fn cone_search_sorts_by_separation() {
         .filter(|(_, s)| *s <= 6.0)
         .collect();
     want.sort_by(|a, b| a.1.total_cmp(&b.1));
-    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
+    assert_eq!(
+        hits.iter().map(|h| h.id).collect::<Vec<_>>(),
+        want.iter().map(|w| w.0).collect::<Vec<_>>()
+    );
     assert!(!hits.is_empty());
-    assert_eq!(coll.cone_search(200.0, 5.0, 6.0, 3).unwrap().len(), 3.min(want.len()));
+    assert_eq!(
+        coll.cone_search(200.0, 5.0, 6.0, 3).unwrap().len(),
+        3.min(want.len())
+    );
 }
 
 #[test]
@@ -94,9 +143,14 @@ fn knn_estimate_is_the_distance_weighted_mean_of_neighbours() {
     let coll = Collection::create(dir.path().join("c"), common::config(32)).unwrap();
     let rows = populate(&coll, 1500);
     let params = SearchParams::new(16);
-    let est = coll.predict_by_id(42, "image", "spectrum", "redshift", &params).unwrap();
+    let est = coll
+        .predict_by_id(42, "image", "spectrum", "redshift", &params)
+        .unwrap();
     assert_eq!(est.neighbours.len(), 16);
-    assert!(est.neighbours.iter().all(|(h, _)| h.id != 42), "the query object must be excluded");
+    assert!(
+        est.neighbours.iter().all(|(h, _)| h.id != 42),
+        "the query object must be excluded"
+    );
     let mut num = 0.0;
     let mut den = 0.0;
     for (h, v) in &est.neighbours {
@@ -108,9 +162,13 @@ fn knn_estimate_is_the_distance_weighted_mean_of_neighbours() {
     assert!((est.value - num / den).abs() < 1e-9);
     assert!(est.spread >= 0.0 && est.p16 <= est.p84);
     // Neighbours without the attribute are skipped, not counted as zero.
-    coll.upsert(Object::new(5000, 1.0, 1.0).embedding("spectrum", coll.get_embedding(42, "image").unwrap()))
+    coll.upsert(
+        Object::new(5000, 1.0, 1.0).embedding("spectrum", coll.get_embedding(42, "image").unwrap()),
+    )
+    .unwrap();
+    let est2 = coll
+        .predict_by_id(42, "image", "spectrum", "redshift", &params)
         .unwrap();
-    let est2 = coll.predict_by_id(42, "image", "spectrum", "redshift", &params).unwrap();
     assert!(est2.neighbours.iter().all(|(h, _)| h.id != 5000));
 }
 
@@ -122,33 +180,57 @@ fn cross_modal_search_by_id_and_tombstones_on_every_path() {
     coll.build_index().unwrap();
     // Image→spectrum: the object's own spectrum is its nearest spectrum.
     let p = SearchParams::new(5).with_strategy(Strategy::Hnsw);
-    let with_self = SearchParams { include_self: true, ..p.clone() };
+    let with_self = SearchParams {
+        include_self: true,
+        ..p.clone()
+    };
     let mut own = 0;
     for id in (0..6000).step_by(97) {
-        let hits = coll.search_by_id(id, "image", "spectrum", &with_self).unwrap();
+        let hits = coll
+            .search_by_id(id, "image", "spectrum", &with_self)
+            .unwrap();
         own += usize::from(hits[0].id == id);
         let hits = coll.search_by_id(id, "image", "image", &p).unwrap();
-        assert!(hits.iter().all(|h| h.id != id), "self must be excluded by default");
+        assert!(
+            hits.iter().all(|h| h.id != id),
+            "self must be excluded by default"
+        );
         assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     }
     assert!(own >= 55, "own spectrum ranked first for only {own}/62");
     // Delete the current nearest neighbours: they vanish from HNSW, exact and tail paths.
     let q = coll.get_embedding(10, "image").unwrap();
-    let before = coll.search(&q, "image", &SearchParams::new(5).with_strategy(Strategy::Exact)).unwrap();
+    let before = coll
+        .search(
+            &q,
+            "image",
+            &SearchParams::new(5).with_strategy(Strategy::Exact),
+        )
+        .unwrap();
     let gone: Vec<u64> = before.iter().map(|h| h.id).collect();
     coll.delete(&gone).unwrap();
-    coll.upsert(Object::new(9999, 3.0, 3.0).embedding("image", q.clone())).unwrap();
+    coll.upsert(Object::new(9999, 3.0, 3.0).embedding("image", q.clone()))
+        .unwrap();
     for strategy in [Strategy::Exact, Strategy::Hnsw, Strategy::Auto] {
-        let hits = coll.search(&q, "image", &SearchParams::new(5).with_strategy(strategy)).unwrap();
-        assert!(hits.iter().all(|h| !gone.contains(&h.id)), "{strategy:?} returned a deleted object");
+        let hits = coll
+            .search(&q, "image", &SearchParams::new(5).with_strategy(strategy))
+            .unwrap();
+        assert!(
+            hits.iter().all(|h| !gone.contains(&h.id)),
+            "{strategy:?} returned a deleted object"
+        );
         assert_eq!(hits[0].id, 9999, "{strategy:?} missed the unindexed tail");
     }
     // Replacing an object's embedding tombstones the old row.
-    coll.upsert(Object::new(20, 1.0, 1.0).embedding("image", common::vector(1, 32))).unwrap();
+    coll.upsert(Object::new(20, 1.0, 1.0).embedding("image", common::vector(1, 32)))
+        .unwrap();
     let s = coll.stats();
     assert_eq!(s.modalities[0].dead_rows, 6);
     coll.optimize().unwrap();
-    assert_eq!(coll.stats().modalities[0].graph_points, s.modalities[0].vectors);
+    assert_eq!(
+        coll.stats().modalities[0].graph_points,
+        s.modalities[0].vectors
+    );
 }
 
 #[test]
@@ -162,7 +244,8 @@ fn readers_see_consistent_snapshots_while_a_writer_upserts() {
         std::thread::spawn(move || {
             for i in 0..300u64 {
                 let id = 10_000 + i;
-                coll.upsert(Object::new(id, 10.0, 10.0).embedding("image", common::vector(id, 32))).unwrap();
+                coll.upsert(Object::new(id, 10.0, 10.0).embedding("image", common::vector(id, 32)))
+                    .unwrap();
                 if i % 3 == 0 {
                     coll.delete(&[i]).unwrap();
                 }

@@ -15,7 +15,12 @@ const IDS: u64 = 12;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert { id: u64, image: Option<u64>, spectrum: Option<u64>, z: Option<u8> },
+    Upsert {
+        id: u64,
+        image: Option<u64>,
+        spectrum: Option<u64>,
+        z: Option<u8>,
+    },
     Delete(u64),
     Reopen,
     Build,
@@ -48,7 +53,10 @@ fn check(coll: &Collection, model: &BTreeMap<u64, ModelObj>, query_seed: u64) {
         match (coll.get(id), model.get(&id)) {
             (Err(Error::NotFound(_)), None) => {}
             (Ok(o), Some(m)) => {
-                assert_eq!(o.attributes.get("redshift").cloned(), m.z.map(AttrValue::Float));
+                assert_eq!(
+                    o.attributes.get("redshift").cloned(),
+                    m.z.map(AttrValue::Float)
+                );
                 for (name, seed) in [("image", m.image), ("spectrum", m.spectrum)] {
                     match (coll.get_embedding(id, name), seed) {
                         (Ok(v), Some(s)) => {
@@ -65,7 +73,11 @@ fn check(coll: &Collection, model: &BTreeMap<u64, ModelObj>, query_seed: u64) {
     }
     let q = common::vector(query_seed + 5000, DIM);
     let qu = common::unit(&q);
-    for (name, filter) in [("image", None), ("spectrum", None), ("image", Some("redshift < 0.5"))] {
+    for (name, filter) in [
+        ("image", None),
+        ("spectrum", None),
+        ("image", Some("redshift < 0.5")),
+    ] {
         let mut expected: Vec<(u64, f32)> = model
             .iter()
             .filter(|(_, m)| filter.is_none() || m.z.is_some_and(|z| z < 0.5))
@@ -90,7 +102,9 @@ fn check(coll: &Collection, model: &BTreeMap<u64, ModelObj>, query_seed: u64) {
                 if (g.score - e.1).abs() > 1e-6 || g.id == e.0 {
                     continue;
                 }
-                assert!(expected.iter().any(|x| x.0 == g.id && (x.1 - g.score).abs() < 1e-5));
+                assert!(expected
+                    .iter()
+                    .any(|x| x.0 == g.id && (x.1 - g.score).abs() < 1e-5));
             }
         }
     }

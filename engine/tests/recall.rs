@@ -57,8 +57,12 @@ fn hnsw_recall_at_10_on_a_gaussian_mixture() {
     assert!(r >= 0.98, "recall@10 {r} < 0.98");
 
     let filter = Filter::parse("redshift < 0.1").unwrap();
-    let exact_f = run(&SearchParams::new(10).with_strategy(Strategy::Exact).with_filter(filter.clone()));
-    let approx_f = run(&SearchParams::new(10).with_strategy(Strategy::Hnsw).with_filter(filter));
+    let exact_f = run(&SearchParams::new(10)
+        .with_strategy(Strategy::Exact)
+        .with_filter(filter.clone()));
+    let approx_f = run(&SearchParams::new(10)
+        .with_strategy(Strategy::Hnsw)
+        .with_filter(filter));
     // The filtered results must honour the filter.
     for ids in &approx_f {
         for id in ids {

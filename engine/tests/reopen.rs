@@ -14,23 +14,35 @@ fn reopen_gives_the_same_results_without_rebuilding_the_graph() {
     let (before, points) = {
         let coll = Collection::create(&path, common::config(64)).unwrap();
         let objs: Vec<Object> = (0..3000u64)
-            .map(|i| Object::new(i, 10.0, 5.0).embedding("image", mix.sample()).embedding("spectrum", mix.sample()))
+            .map(|i| {
+                Object::new(i, 10.0, 5.0)
+                    .embedding("image", mix.sample())
+                    .embedding("spectrum", mix.sample())
+            })
             .collect();
         coll.upsert_batch(&objs).unwrap();
         coll.build_index().unwrap();
         // Rows written after the build live in the exact-scanned tail.
-        let late: Vec<Object> = (3000..3100u64).map(|i| Object::new(i, 10.0, 5.0).embedding("image", mix.sample())).collect();
+        let late: Vec<Object> = (3000..3100u64)
+            .map(|i| Object::new(i, 10.0, 5.0).embedding("image", mix.sample()))
+            .collect();
         coll.upsert_batch(&late).unwrap();
         coll.delete(&[5, 6, 7]).unwrap();
         let s = coll.stats();
         assert_eq!(s.modalities[0].graph_inserts, 3000);
-        (coll.search_batch(&queries, "image", &params).unwrap(), s.modalities[0].graph_points)
+        (
+            coll.search_batch(&queries, "image", &params).unwrap(),
+            s.modalities[0].graph_points,
+        )
     };
     let coll = Collection::open(&path).unwrap();
     let s = coll.stats();
     let image = &s.modalities[0];
     assert!(image.graph_loaded, "graph must be loaded from disk");
-    assert_eq!(image.graph_inserts, 0, "no node may be inserted on open (no rebuild)");
+    assert_eq!(
+        image.graph_inserts, 0,
+        "no node may be inserted on open (no rebuild)"
+    );
     assert_eq!(image.graph_points, points);
     assert_eq!(image.indexed_rows, 3000);
     assert_eq!(image.rows, 3100);
@@ -39,7 +51,14 @@ fn reopen_gives_the_same_results_without_rebuilding_the_graph() {
     let after = coll.search_batch(&queries, "image", &params).unwrap();
     assert_eq!(before, after);
     for hits in &after {
-        assert!(hits.iter().all(|h| ![5, 6, 7].contains(&h.id)), "deleted ids returned");
+        assert!(
+            hits.iter().all(|h| ![5, 6, 7].contains(&h.id)),
+            "deleted ids returned"
+        );
     }
-    assert_eq!(coll.stats().modalities[0].graph_inserts, 0, "searching must not rebuild");
+    assert_eq!(
+        coll.stats().modalities[0].graph_inserts,
+        0,
+        "searching must not rebuild"
+    );
 }
