@@ -152,6 +152,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dt.as_secs_f64() * 1e3 / n as f64
     );
     let ff = median(rows.iter().map(|r| r.labels.fiber_fraction_r).collect());
+    // Continuum S/N per 0.8 Å pixel in 6000–7000 Å observed.
+    let (p0, p1) = (3000, 4250);
+    let snr = median(
+        rows.iter()
+            .map(|r| median((p0..p1).map(|p| (r.spectrum[p] * r.spectrum_ivar[p].sqrt()) as f64).collect()))
+            .collect(),
+    );
+    println!("median continuum S/N per pixel (6000–7000 Å): {snr:.2}");
     println!("median fibre fraction {ff:.3}");
     Ok(())
 }

@@ -256,3 +256,39 @@ fn star_forming_spectra_show_halpha_at_the_redshifted_wavelength() {
         "Hα peak is off the redshifted wavelength by {off} Å"
     );
 }
+
+#[test]
+fn objects_beyond_the_parents_are_small_perturbations_of_them() {
+    let first = survey(1, true);
+    let n = first.parent_count();
+    let s = MockSurvey::new(MockConfig {
+        count: n + 300,
+        seed: 42,
+        ..Default::default()
+    })
+    .unwrap();
+    let data = s.data();
+    // The first n objects are n distinct real parents, unperturbed.
+    let mut seen = std::collections::HashSet::new();
+    for i in (0..n).step_by(37) {
+        let g = s.galaxy(i);
+        assert!(!g.perturbed);
+        assert_eq!(g.z, data.fitted[g.parent].z);
+        assert!(seen.insert(g.parent), "parent {} used twice", g.parent);
+    }
+    let mut dz = Vec::new();
+    let mut dcol = Vec::new();
+    for i in n..n + 300 {
+        let g = s.galaxy(i);
+        let p = &data.fitted[g.parent];
+        assert!(g.perturbed);
+        dz.push(((g.z - p.z) / (1.0 + p.z)).abs());
+        let mock_gr = g.sed.maggies(&data.templates, &data.sdss[1])
+            / g.sed.maggies(&data.templates, &data.sdss[2]);
+        dcol.push((2.5 * (mock_gr / (p.maggies[1] / p.maggies[2])).log10()).abs());
+    }
+    let (mz, mc) = (median(dz), median(dcol));
+    println!("perturbed copies: median |Δz|/(1+z) = {mz:.4}, median |Δ(g−r)| = {mc:.3} mag");
+    assert!(mz > 0.0 && mz < 0.02, "{mz}");
+    assert!(mc > 0.0 && mc < 0.15, "{mc}");
+}
