@@ -156,7 +156,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (p0, p1) = (3000, 4250);
     let snr = median(
         rows.iter()
-            .map(|r| median((p0..p1).map(|p| (r.spectrum[p] * r.spectrum_ivar[p].sqrt()) as f64).collect()))
+            .map(|r| {
+                median(
+                    (p0..p1)
+                        .map(|p| (r.spectrum[p] * r.spectrum_ivar[p].sqrt()) as f64)
+                        .collect(),
+                )
+            })
             .collect(),
     );
     println!("median continuum S/N per pixel (6000–7000 Å): {snr:.2}");

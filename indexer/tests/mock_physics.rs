@@ -292,3 +292,47 @@ fn objects_beyond_the_parents_are_small_perturbations_of_them() {
     assert!(mz > 0.0 && mz < 0.02, "{mz}");
     assert!(mc > 0.0 && mc < 0.15, "{mc}");
 }
+
+#[test]
+fn morphology_follows_galaxy_type() {
+    let s = survey(2000, true);
+    let gals: Vec<Galaxy> = (0..s.len()).map(|i| s.galaxy(i)).collect();
+    let frac = |sel: &[&Galaxy], f: &dyn Fn(&Galaxy) -> bool| {
+        sel.iter().filter(|g| f(g)).count() as f64 / sel.len() as f64
+    };
+    let sf: Vec<&Galaxy> = gals.iter().filter(|g| g.star_forming).collect();
+    let q: Vec<&Galaxy> = gals.iter().filter(|g| g.log_ssfr < -12.0).collect();
+    let (fsf, fq) = (frac(&sf, &|g| g.featured), frac(&q, &|g| g.featured));
+    let (bsf, bq) = (
+        median(sf.iter().map(|g| g.bulge_fraction[1]).collect()),
+        median(q.iter().map(|g| g.bulge_fraction[1]).collect()),
+    );
+    let arms_sf = frac(&sf, &|g| g.arms.is_some());
+    println!(
+        "star-forming (n = {}): featured {fsf:.2}, arms {arms_sf:.2}, median B/T {bsf:.2}; \
+         quiescent (n = {}): featured {fq:.2}, median B/T {bq:.2}",
+        sf.len(),
+        q.len()
+    );
+    assert!(fsf > 0.5 && fq < 0.15, "featured fractions {fsf} / {fq}");
+    assert!(bq > bsf + 0.3, "B/T {bq} vs {bsf}");
+    // Every edge-on or armed galaxy is a disk; arms are never drawn on edge-on disks.
+    for g in &gals {
+        assert!(!(g.edge_on && g.arms.is_some()));
+        if g.arms.is_some() {
+            assert!(g.featured);
+        }
+    }
+    // Size–mass: massive galaxies are physically larger.
+    let kpc = |lo: f64, hi: f64| {
+        median(
+            gals.iter()
+                .filter(|g| g.log_mass >= lo && g.log_mass < hi)
+                .map(|g| g.half_light_arcsec / g.arcsec_per_kpc)
+                .collect(),
+        )
+    };
+    let (small, big) = (kpc(9.5, 10.3), kpc(11.0, 11.8));
+    println!("median r_half: {small:.2} kpc at log M 9.5–10.3, {big:.2} kpc at 11.0–11.8");
+    assert!(big > 1.5 * small);
+}

@@ -70,7 +70,11 @@ const SKY_LINES: [(f64, f64); 30] = [
 pub fn sky_sigma(lambda: f64) -> f64 {
     let blue = 1.5 * (-(lambda - WAVE_MIN) / 250.0).exp();
     let red = 0.8 * ((lambda - 8500.0) / 1300.0).max(0.0).powi(2);
-    let mut s = 0.45 * (1.0 + blue + red);
+    // The three spectrograph arms overlap at 5660–5930 Å (b/r) and 7470–7620 Å
+    // (r/z); near the dichroic edges throughput drops and the noise rises.
+    let dichroic = 0.6 * (-((lambda - 5800.0) / 60.0).powi(2)).exp()
+        + 0.6 * (-((lambda - 7550.0) / 50.0).powi(2)).exp();
+    let mut s = 0.45 * (1.0 + blue + red + dichroic);
     for (l, a) in SKY_LINES {
         let d = (lambda - l) / 1.2;
         if d.abs() < 5.0 {
