@@ -911,14 +911,30 @@ impl Collection {
                 limit: indexed,
             };
             let ef = params.ef.unwrap_or(self.config.hnsw.ef_search);
-            let mut hits: Vec<(u32, f32)> = g
-                .search(q, k, ef, &graph_filter)
-                .into_iter()
-                // Nodes past `indexed` may appear while a build is running; the
-                // exact tail scan below covers them.
-                .filter(|(r, _)| graph_filter.admits(*r))
-                .map(|(r, d)| (r, 1.0 - d))
-                .collect();
+            let admitted = |raw: Vec<(u32, f32)>| -> Vec<(u32, f32)> {
+                raw.into_iter()
+                    // Nodes past `indexed` may appear while a build is running; the
+                    // exact tail scan below covers them.
+                    .filter(|(r, _)| graph_filter.admits(*r))
+                    .map(|(r, d)| (r, 1.0 - d))
+                    .collect()
+            };
+            let mut hits = if allowed_rows.is_none() {
+                // No catalog filter: the library's unfiltered traversal stops early and
+                // is much faster. Ask for a few extra to absorb tombstoned or excluded
+                // rows, and fall back to the filtered traversal if they ate too many.
+                let extra = (deny.len() as usize).min(k.max(16));
+                let raw = g.search(q, k + extra, ef, None);
+                let full = raw.len() == k + extra;
+                let kept = admitted(raw);
+                if kept.len() < k && full && !deny.is_empty() {
+                    admitted(g.search(q, k, ef, Some(&graph_filter)))
+                } else {
+                    kept
+                }
+            } else {
+                admitted(g.search(q, k, ef, Some(&graph_filter)))
+            };
             let tail = RowFilter {
                 allowed: allowed_rows.as_ref(),
                 deny: &deny,

@@ -85,13 +85,15 @@ impl Graph {
         self.hnsw.get_nb_point()
     }
 
-    /// The `k` nearest rows to `query` (unit vector) with cosine distances.
+    /// The `k` nearest rows to `query` (unit vector) with cosine distances. With a
+    /// filter, only admitted rows are returned (the library applies it during the
+    /// traversal, which then cannot stop early: use it only when needed).
     pub fn search(
         &self,
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: &dyn FilterT,
+        filter: Option<&dyn FilterT>,
     ) -> Vec<(u32, f32)> {
         if self.len() == 0 {
             return Vec::new();
@@ -99,7 +101,7 @@ impl Graph {
         self.hnsw
             // ef >= 2 guarantees the library never empties its result heap under a
             // filter that rejects the entry point (it would then panic).
-            .search_filter(query, k, ef.max(k).max(2), Some(filter))
+            .search_filter(query, k, ef.max(k).max(2), filter)
             .into_iter()
             .map(|n| (n.d_id as u32, n.distance))
             .collect()
