@@ -146,3 +146,51 @@ fn bad_arguments_are_clear_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn shards_hold_the_same_objects_as_one_run() {
+    let survey = MockSurvey::new(MockConfig {
+        count: 4,
+        seed: 9,
+        ..Default::default()
+    })
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ids = |name: &str| -> Vec<i64> {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(dir.path().join(name)).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+        let mut out = Vec::new();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let col = batch.column_by_name("targetid").unwrap();
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow_array::Int64Array>()
+                .unwrap();
+            out.extend(col.values().iter().copied());
+        }
+        out
+    };
+    survey
+        .write_parquet_range(&dir.path().join("a.parquet"), 0..1, false)
+        .unwrap();
+    survey
+        .write_parquet_range(&dir.path().join("b.parquet"), 1..4, false)
+        .unwrap();
+    survey
+        .write_parquet(&dir.path().join("all.parquet"), false)
+        .unwrap();
+    let mut shards = ids("a.parquet");
+    shards.extend(ids("b.parquet"));
+    assert_eq!(shards, ids("all.parquet"));
+    let err = survey
+        .write_parquet_range(&dir.path().join("c.parquet"), 2..9, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, MockError::InvalidArgument { name: "range", .. }),
+        "{err}"
+    );
+}

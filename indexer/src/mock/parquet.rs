@@ -292,6 +292,24 @@ impl MockSurvey {
     /// Generates every object and writes them to `path` as Parquet, with a progress
     /// bar on stderr when `progress` is true. Same config ⇒ same bytes.
     pub fn write_parquet(&self, path: &Path, progress: bool) -> Result<()> {
+        self.write_parquet_range(path, 0..self.len(), progress)
+    }
+
+    /// Writes objects `range` only (one shard of a split build: objects are
+    /// independent, so shards written on different machines concatenate to the
+    /// same catalog as one run).
+    pub fn write_parquet_range(
+        &self,
+        path: &Path,
+        range: std::ops::Range<usize>,
+        progress: bool,
+    ) -> Result<()> {
+        if range.start > range.end || range.end > self.len() {
+            return Err(MockError::InvalidArgument {
+                name: "range",
+                reason: format!("{range:?} is not within 0..{}", self.len()),
+            });
+        }
         let perr = |e: String| MockError::Parquet {
             path: path.to_path_buf(),
             reason: e,
@@ -311,7 +329,7 @@ impl MockSurvey {
         let mut writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props))
             .map_err(|e| perr(e.to_string()))?;
         let bar = if progress {
-            let b = ProgressBar::new(self.len() as u64);
+            let b = ProgressBar::new(range.len() as u64);
             if let Ok(style) = ProgressStyle::with_template(
                 "{spinner} mock {bar:40} {pos}/{len} objects [{elapsed_precise} < {eta}]",
             ) {
@@ -321,7 +339,8 @@ impl MockSurvey {
         } else {
             ProgressBar::hidden()
         };
-        for rows in self.batches(ROWS_PER_GROUP) {
+        for start in range.clone().step_by(ROWS_PER_GROUP) {
+            let rows = self.rows(start..(start + ROWS_PER_GROUP).min(range.end));
             let batch = to_record_batch(&rows, &schema).map_err(perr)?;
             writer.write(&batch).map_err(|e| perr(e.to_string()))?;
             bar.inc(rows.len() as u64);
