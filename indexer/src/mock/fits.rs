@@ -33,6 +33,11 @@ pub(crate) fn read_hdus<'a>(bytes: &'a [u8], file: &'static str) -> Result<Vec<H
                 return Err(bad(format!("truncated header at byte {pos}")));
             }
             for card in bytes[pos..pos + BLOCK].chunks(CARD) {
+                // FITS headers are printable ASCII (§4.1); checking it keeps the byte
+                // slicing below on character boundaries.
+                if !card.is_ascii() {
+                    return Err(bad(format!("non-ASCII header card at byte {pos}")));
+                }
                 let text =
                     std::str::from_utf8(card).map_err(|_| bad("non-ASCII header card".into()))?;
                 let key = text[..8].trim().to_string();

@@ -33,9 +33,9 @@
 //! | `half_light_radius_arcsec` | f32 | r-band half-light semi-major axis before PSF, arcsec |
 //! | `half_light_radius_kpc` | f32 | the same, proper kpc |
 //! | `fiber_fraction_r` | f32 | fraction of r-band light in a 1.5″ DESI fibre |
-//! | `image` | list<f32>[69312] | planar `[3,152,152]` g, r, z, nanomaggies, 0.262″/px; row 0 = south |
-//! | `spectrum` | list<f32>[7781] | f_λ, 1e-17 erg s⁻¹ cm⁻² Å⁻¹ at `3600 + 0.8 i` Å (vacuum) |
-//! | `spectrum_ivar` | list<f32>[7781] | inverse variance of `spectrum`, (1e-17 erg s⁻¹ cm⁻² Å⁻¹)⁻² |
+//! | `image` | `fixed_size_list<f32>[69312]` | planar `[3,152,152]` g, r, z, nanomaggies, 0.262″/px; row 0 = south |
+//! | `spectrum` | `fixed_size_list<f32>[7781]` | f_λ, 1e-17 erg s⁻¹ cm⁻² Å⁻¹ at `3600 + 0.8 i` Å (vacuum) |
+//! | `spectrum_ivar` | `fixed_size_list<f32>[7781]` | inverse variance of `spectrum`, (1e-17 erg s⁻¹ cm⁻² Å⁻¹)⁻² |
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -130,7 +130,7 @@ fn pick(survey: &MockSurvey) -> Vec<usize> {
 }
 
 /// Draws one spectrum panel: the noisy spectrum in grey, a 9-pixel running mean in
-/// colour, and ticks at the redshifted [OII], Hβ, [OIII] and Hα.
+/// colour, and ticks at the redshifted \[OII\], Hβ, \[OIII\] and Hα.
 fn draw_spectrum(c: &mut Canvas, top: usize, row: &MockRow) {
     let w = c.w - 2 * GAP;
     let smooth: Vec<f32> = (0..NPIX)

@@ -201,21 +201,21 @@ pub mod lines {
     pub const H_BETA: f64 = 4862.68;
     /// Hγ.
     pub const H_GAMMA: f64 = 4341.68;
-    /// [OII] λ3726.
+    /// \[OII\] λ3726.
     pub const OII_3726: f64 = 3727.09;
-    /// [OII] λ3729.
+    /// \[OII\] λ3729.
     pub const OII_3729: f64 = 3729.88;
-    /// [OIII] λ4959.
+    /// \[OIII\] λ4959.
     pub const OIII_4959: f64 = 4960.30;
-    /// [OIII] λ5007.
+    /// \[OIII\] λ5007.
     pub const OIII_5007: f64 = 5008.24;
-    /// [NII] λ6548.
+    /// \[NII\] λ6548.
     pub const NII_6548: f64 = 6549.86;
-    /// [NII] λ6584.
+    /// \[NII\] λ6584.
     pub const NII_6584: f64 = 6585.27;
-    /// [SII] λ6716.
+    /// \[SII\] λ6716.
     pub const SII_6716: f64 = 6718.29;
-    /// [SII] λ6731.
+    /// \[SII\] λ6731.
     pub const SII_6731: f64 = 6732.67;
 }
 
@@ -231,9 +231,9 @@ pub struct LineInputs {
     pub log_mass: f64,
     /// Gas velocity dispersion (km s⁻¹).
     pub sigma_kms: f64,
-    /// log10 [NII]6584/Hα (metallicity indicator).
+    /// log10 \[NII\]6584/Hα (metallicity indicator).
     pub log_n2: f64,
-    /// log10 [OIII]5007/Hβ (ionisation indicator).
+    /// log10 \[OIII\]5007/Hβ (ionisation indicator).
     pub log_o3: f64,
 }
 
@@ -243,11 +243,11 @@ pub struct LineInputs {
 ///   calibration for a Kroupa IMF: `SFR = 5.37e-42 L(Hα) erg⁻¹ s`.
 /// * Dust: `A(Hα)` from stellar mass (Garn & Best 2010, MNRAS 409, 421, eq. 8),
 ///   other lines attenuated with the Calzetti et al. (2000) curve,
-///   `k(Hα) = 3.33, k(Hβ) = 4.60, k(Hγ) = 5.12, k([OII]) = 5.86`.
+///   `k(Hα) = 3.33, k(Hβ) = 4.60, k(Hγ) = 5.12, k(\[OII\]) = 5.86`.
 /// * Case B ratios: Hβ = Hα / 2.86, Hγ = 0.468 Hβ (Osterbrock & Ferland 2006);
-///   [OII]3727 doublet = 1.0 × intrinsic Hα split 0.42 : 0.58 (low density);
-///   [NII]6548 = [NII]6584 / 3.05; [OIII]4959 = [OIII]5007 / 2.98;
-///   [SII]6716 + 6731 = 0.3 Hα split 1.4 : 1.
+///   \[OII\]3727 doublet = 1.0 × intrinsic Hα split 0.42 : 0.58 (low density);
+///   \[NII\]6548 = \[NII\]6584 / 3.05; \[OIII\]4959 = \[OIII\]5007 / 2.98;
+///   \[SII\]6716 + 6731 = 0.3 Hα split 1.4 : 1.
 /// * Width: the galaxy's velocity dispersion plus DESI's instrumental
 ///   σ ≈ 0.7 Å, added in quadrature.
 pub fn emission_lines(p: &LineInputs) -> Vec<Line> {
@@ -295,7 +295,8 @@ pub fn emission_lines(p: &LineInputs) -> Vec<Line> {
 /// A galaxy's observed-frame spectral energy distribution: template mix + lines.
 #[derive(Debug, Clone)]
 pub struct Sed {
-    /// Template coefficients (M⊙ formed, at 10 pc: divide-by-distance already applied).
+    /// Template coefficients: solar masses formed, scaled to 10 pc, i.e. masses
+    /// formed × (10 pc / D_L)². They multiply the templates directly.
     pub coeffs: [f64; NT],
     /// Redshift.
     pub z: f64,

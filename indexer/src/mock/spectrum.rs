@@ -28,8 +28,8 @@ pub fn wavelengths() -> Vec<f64> {
     (0..NPIX).map(wavelength).collect()
 }
 
-/// Approximate wavelengths (Å) of the strongest night-sky lines: [OI] 5577, NaD,
-/// [OI] 6300/6364 and the brighter OH Meinel band blends. They only raise the noise
+/// Approximate wavelengths (Å) of the strongest night-sky lines: \[OI\] 5577, NaD,
+/// \[OI\] 6300/6364 and the brighter OH Meinel band blends. They only raise the noise
 /// (no residuals), as a well sky-subtracted coadd would show.
 const SKY_LINES: [(f64, f64); 30] = [
     (5578.9, 6.0),
