@@ -194,3 +194,39 @@ fn shards_hold_the_same_objects_as_one_run() {
         "{err}"
     );
 }
+
+#[test]
+fn label_fields_match_the_parquet_columns() {
+    let survey = MockSurvey::new(MockConfig {
+        count: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let schema = astrovec_indexer::mock::schema();
+    let row = survey.row(0);
+    let fields = row.labels.fields();
+    for (name, value) in &fields {
+        assert!(
+            schema.field_with_name(name).is_ok(),
+            "{name} is not a Parquet column"
+        );
+        assert!(value.is_finite(), "{name} = {value}");
+    }
+    // Every Parquet column is either a label, a position/id, or a pixel array.
+    for f in schema.fields() {
+        let n = f.name().as_str();
+        assert!(
+            fields.iter().any(|(k, _)| *k == n)
+                || [
+                    "targetid",
+                    "ra",
+                    "dec",
+                    "image",
+                    "spectrum",
+                    "spectrum_ivar"
+                ]
+                .contains(&n),
+            "column {n} has no label field"
+        );
+    }
+}

@@ -121,6 +121,44 @@ pub struct Labels {
     pub fiber_fraction_r: f64,
 }
 
+impl Labels {
+    /// Every label as `(column name, value)`, named as in the Parquet output;
+    /// booleans are 0 or 1. Handy for storing them as numeric catalog attributes.
+    pub fn fields(&self) -> Vec<(&'static str, f64)> {
+        let b = |v: bool| if v { 1.0 } else { 0.0 };
+        vec![
+            ("redshift", self.redshift),
+            ("parent_index", self.parent_index as f64),
+            ("perturbed", b(self.perturbed)),
+            ("flux_g", self.flux_grz[0]),
+            ("flux_r", self.flux_grz[1]),
+            ("flux_z", self.flux_grz[2]),
+            ("mag_g", self.mag_grz[0]),
+            ("mag_r", self.mag_grz[1]),
+            ("mag_z", self.mag_grz[2]),
+            ("log_stellar_mass", self.log_stellar_mass),
+            ("log_sfr", self.log_sfr),
+            ("log_ssfr", self.log_ssfr),
+            ("metallicity", self.metallicity),
+            ("age_gyr", self.age_gyr),
+            ("halpha_flux", self.halpha_flux),
+            ("star_forming", b(self.star_forming)),
+            ("featured", b(self.featured)),
+            ("edge_on", b(self.edge_on)),
+            ("spiral_arms", b(self.spiral_arms)),
+            ("arm_count", self.arm_count as f64),
+            ("pitch_angle_deg", self.pitch_angle_deg),
+            ("bulge_fraction", self.bulge_fraction),
+            ("inclination_deg", self.inclination_deg),
+            ("axis_ratio", self.axis_ratio),
+            ("position_angle_deg", self.position_angle_deg),
+            ("half_light_radius_arcsec", self.half_light_radius_arcsec),
+            ("half_light_radius_kpc", self.half_light_radius_kpc),
+            ("fiber_fraction_r", self.fiber_fraction_r),
+        ]
+    }
+}
+
 /// One generated object: what the ingest pipeline stores and embeds.
 #[derive(Debug, Clone)]
 pub struct MockRow {
