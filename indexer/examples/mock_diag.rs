@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use astrovec_indexer::mock::filters::nanomaggies_to_mag;
+use astrovec_indexer::mock::image::SIZE;
 use astrovec_indexer::mock::{MockConfig, MockSurvey};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -167,5 +168,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("median continuum S/N per pixel (6000–7000 Å): {snr:.2}");
     println!("median fibre fraction {ff:.3}");
+    // The largest galaxy on the sky among the first objects: the slowest to render.
+    if let Some((i, g)) = gals.iter().enumerate().max_by(|a, b| {
+        (a.1.re_bulge_kpc * a.1.arcsec_per_kpc).total_cmp(&(b.1.re_bulge_kpc * b.1.arcsec_per_kpc))
+    }) {
+        let t = Instant::now();
+        let row = survey.row(i);
+        let sum: f64 = row.image[SIZE * SIZE..2 * SIZE * SIZE]
+            .iter()
+            .map(|&v| v as f64)
+            .sum();
+        println!(
+            "largest bulge r_e {:.1}″ (z = {:.3}): rendered in {:.2?}, cutout holds {:.2} of its r flux",
+            g.re_bulge_kpc * g.arcsec_per_kpc,
+            g.z,
+            t.elapsed(),
+            sum / g.flux_nmgy[1]
+        );
+    }
     Ok(())
 }

@@ -66,42 +66,81 @@ fn sample_region<const K: usize>(
     let r = radius + 1.5;
     let (y0, y1) = ((cy - r).floor() as i64, (cy + r).ceil() as i64);
     let (x0, x1) = ((cx - r).floor() as i64, (cx + r).ceil() as i64);
-    for y in y0..=y1 {
-        for x in x0..=x1 {
-            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
-            let d = (dx * dx + dy * dy).sqrt();
-            if d > r {
-                continue;
+    // Mean of the profile over pixel (x, y), or None beyond the truncation radius.
+    let pixel = |x: i64, y: i64| -> Option<[f64; K]> {
+        let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+        let d = (dx * dx + dy * dy).sqrt();
+        if d > r {
+            return None;
+        }
+        let ss = if d < 3.5 {
+            11
+        } else if d < 8.0 {
+            5
+        } else if d < 16.0 {
+            2
+        } else {
+            1
+        };
+        let mut acc = [0.0; K];
+        let inv = 1.0 / ss as f64;
+        for sy in 0..ss {
+            let oy = dy + (sy as f64 + 0.5) * inv - 0.5;
+            for sx in 0..ss {
+                let ox = dx + (sx as f64 + 0.5) * inv - 0.5;
+                let v = f(ox, oy);
+                for k in 0..K {
+                    acc[k] += v[k];
+                }
             }
-            let ss = if d < 3.5 {
-                11
-            } else if d < 8.0 {
-                5
-            } else if d < 16.0 {
-                2
-            } else {
-                1
-            };
-            let mut acc = [0.0; K];
-            let inv = 1.0 / ss as f64;
-            for sy in 0..ss {
-                let oy = dy + (sy as f64 + 0.5) * inv - 0.5;
-                for sx in 0..ss {
-                    let ox = dx + (sx as f64 + 0.5) * inv - 0.5;
-                    let v = f(ox, oy);
-                    for k in 0..K {
-                        acc[k] += v[k];
+        }
+        Some(acc.map(|a| a * inv * inv))
+    };
+    let last = n as i64 - 1;
+    // Pixels outside the canvas only count towards the sums. For very large, nearby
+    // galaxies (truncation radius ≫ canvas) they are evaluated in blocks of
+    // `block` × `block` pixels at the block centre: the profile is smooth there, and
+    // this keeps the cost bounded. For ordinary galaxies `block` is 1 (exact).
+    let block = ((r / (2.0 * n as f64)).floor() as i64).max(1);
+    let (fy0, fy1, fx0, fx1) = if block == 1 {
+        (y0, y1, x0, x1)
+    } else {
+        (y0.max(0), y1.min(last), x0.max(0), x1.min(last))
+    };
+    for y in fy0..=fy1 {
+        for x in fx0..=fx1 {
+            let Some(v) = pixel(x, y) else { continue };
+            let inside = x >= 0 && y >= 0 && x <= last && y <= last;
+            for k in 0..K {
+                sums[k] += v[k];
+                if inside {
+                    out[k][y as usize * n + x as usize] = v[k];
+                }
+            }
+        }
+    }
+    if block > 1 {
+        let overlap = |a: i64, b: i64| (b.min(last) - a.max(0) + 1).max(0);
+        let mut by = y0;
+        while by <= y1 {
+            let by1 = (by + block - 1).min(y1);
+            let mut bx = x0;
+            while bx <= x1 {
+                let bx1 = (bx + block - 1).min(x1);
+                let outside = (bx1 - bx + 1) * (by1 - by + 1) - overlap(bx, bx1) * overlap(by, by1);
+                if outside > 0 {
+                    let (mx, my) = ((bx + bx1) as f64 / 2.0, (by + by1) as f64 / 2.0);
+                    let (dx, dy) = (mx - cx, my - cy);
+                    if (dx * dx + dy * dy).sqrt() <= r {
+                        let v = f(dx, dy);
+                        for k in 0..K {
+                            sums[k] += v[k] * outside as f64;
+                        }
                     }
                 }
+                bx += block;
             }
-            let inside = x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n;
-            for k in 0..K {
-                let v = acc[k] * inv * inv;
-                sums[k] += v;
-                if inside {
-                    out[k][y as usize * n + x as usize] = v;
-                }
-            }
+            by += block;
         }
     }
     (out, sums)
