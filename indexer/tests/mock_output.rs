@@ -230,3 +230,34 @@ fn label_fields_match_the_parquet_columns() {
         );
     }
 }
+
+#[test]
+fn preview_is_a_png_contact_sheet_even_for_tiny_surveys() {
+    let dir = tempfile::tempdir().unwrap();
+    for count in [1, 3] {
+        let survey = MockSurvey::new(MockConfig {
+            count,
+            seed: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let path = dir.path().join(format!("p{count}.png"));
+        survey.write_preview(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+        let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+        assert_eq!(w, 5 * 152 + 6 * 4);
+        assert!(h > w);
+    }
+    let survey = MockSurvey::new(MockConfig {
+        count: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = survey
+        .write_preview(Path::new("/nonexistent-dir/p.png"))
+        .unwrap_err();
+    assert!(matches!(err, MockError::Io { .. }), "{err}");
+}
