@@ -119,6 +119,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             median(gr)
         );
     }
+    // Rest-frame Hα equivalent widths of star-forming galaxies (SDSS: ~10–100 Å).
+    let ew: Vec<f64> = gals
+        .iter()
+        .filter(|g| g.star_forming)
+        .map(|g| {
+            let l = astrovec_indexer::mock::sed::lines::H_ALPHA * (1.0 + g.z);
+            g.halpha_flux / g.sed.continuum(&data.templates, l) / (1.0 + g.z)
+        })
+        .collect();
+    let mut sorted = ew.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    if !sorted.is_empty() {
+        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p) as usize];
+        println!(
+            "EW(Hα) of star-forming galaxies: 10/50/90 % = {:.1} / {:.1} / {:.1} Å",
+            q(0.1),
+            q(0.5),
+            q(0.9)
+        );
+    }
     let sf = gals.iter().filter(|g| g.star_forming).count();
     let feat = gals.iter().filter(|g| g.featured).count();
     let arms = gals.iter().filter(|g| g.arms.is_some()).count();
