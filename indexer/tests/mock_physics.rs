@@ -64,7 +64,7 @@ fn synthetic_sdss_magnitudes_reproduce_the_real_parents() {
 
 #[test]
 fn image_flux_equals_the_spectrum_photometry() {
-    let s = survey(40, false);
+    let s = survey(60, false);
     let data = s.data();
     let wave = wavelengths();
     let mut worst: f64 = 0.0;

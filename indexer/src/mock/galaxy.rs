@@ -120,11 +120,11 @@ fn size_late_kpc(mass: f64, z: f64) -> f64 {
     0.1 * mass.powf(0.14) * (1.0 + mass / 3.98e10).powf(0.25) * ((1.0 + z) / 1.1).powf(-0.75)
 }
 
-/// Half-light radius (kpc) of early types: Shen et al. (2003) `log R = 0.56 log M − 5.54`
+/// Half-light radius (kpc) of early types: Shen et al. (2003) `R = 3.47e-6 M^0.56`
 /// above 2e10 M⊙ (below it early types follow a shallower relation, which we
-/// approximate by a 1 kpc floor), with `(1+z)^-1.25` evolution (van der Wel et al. 2014).
+/// approximate by a 1 kpc floor), with `(1+z)^-1.48` evolution (van der Wel et al. 2014).
 fn size_early_kpc(mass: f64, z: f64) -> f64 {
-    (10f64.powf(0.56 * mass.log10() - 5.54)).max(1.0) * ((1.0 + z) / 1.1).powf(-1.25)
+    (3.47e-6 * mass.powf(0.56)).max(1.0) * ((1.0 + z) / 1.1).powf(-1.48)
 }
 
 /// Builds a galaxy from a fitted parent.

@@ -23,8 +23,9 @@ const WING_SCALE: f64 = 2.0;
 const PAD: usize = 20;
 /// Median 5σ depths (AB) of DR9 south for a small galaxy in g, r, z (Dey et al. 2019).
 const DEPTH: [f64; 3] = [24.0, 23.4, 22.5];
-/// Electrons per nanomaggy for a typical 3-exposure DECam stack: zero points of
-/// 25.08, 25.29, 24.92 mag (e⁻/s) × ~270 s.
+/// Electrons per nanomaggy for a typical 3-exposure DECam stack: DECam zero points
+/// of about 25.0–25.3 mag for 1 e⁻/s, times ~270 s (only the source Poisson term
+/// uses it; the sky noise comes from `DEPTH`).
 const GAIN: [f64; 3] = [2900.0, 3500.0, 2800.0];
 /// DESI fibre radius (arcsec), for the fibre fraction used by the spectrum noise.
 const FIBER_RADIUS: f64 = 0.75;
