@@ -16,7 +16,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 const DIM: usize = 1024;
 
-fn recall(coll: &Collection, queries: &[Vec<f32>], truth: &[Vec<u64>], params: &SearchParams) -> f64 {
+fn recall(
+    coll: &Collection,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u64>],
+    params: &SearchParams,
+) -> f64 {
     let got = coll.search_batch(queries, "image", params).unwrap();
     let mut hit = 0usize;
     let mut total = 0usize;
@@ -77,10 +82,17 @@ fn bench(c: &mut Criterion) {
     let truth_f = truth_of(SearchParams::new(10).with_filter(filter.clone()));
 
     let mut group = c.benchmark_group("engine_search");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4));
     for ef in [16usize, 32, 64, 128, 256] {
-        let params = SearchParams::new(10).with_ef(ef).with_strategy(Strategy::Hnsw);
-        eprintln!("engine_search: ef = {ef}: recall@10 = {:.4}", recall(&coll, &queries, &truth, &params));
+        let params = SearchParams::new(10)
+            .with_ef(ef)
+            .with_strategy(Strategy::Hnsw);
+        eprintln!(
+            "engine_search: ef = {ef}: recall@10 = {:.4}",
+            recall(&coll, &queries, &truth, &params)
+        );
         let mut i = 0;
         group.bench_function(format!("hnsw_k10_ef{ef}"), |b| {
             b.iter(|| {
@@ -89,7 +101,9 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    let params = SearchParams::new(10).with_filter(filter).with_strategy(Strategy::Hnsw);
+    let params = SearchParams::new(10)
+        .with_filter(filter)
+        .with_strategy(Strategy::Hnsw);
     eprintln!(
         "engine_search: 10% filter, default ef: recall@10 = {:.4}",
         recall(&coll, &queries, &truth_f, &params)

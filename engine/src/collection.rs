@@ -897,8 +897,13 @@ impl Collection {
         let use_graph = match params.strategy {
             Strategy::Exact => false,
             Strategy::Hnsw => graph.is_some(),
+            // The library's filtered traversal cannot stop early and costs about as
+            // much as scanning every row, so a filter keeping under 30% of the rows
+            // is answered by scanning just those rows exactly.
             Strategy::Auto => {
-                graph.is_some() && candidates > EXACT_ROWS && candidates * 20 > st.indexed[m] as u64
+                graph.is_some()
+                    && candidates > EXACT_ROWS
+                    && (allowed_rows.is_none() || candidates * 10 >= st.indexed[m] as u64 * 3)
             }
         };
         let k = params.k;
@@ -919,21 +924,31 @@ impl Collection {
                     .map(|(r, d)| (r, 1.0 - d))
                     .collect()
             };
-            let mut hits = if allowed_rows.is_none() {
-                // No catalog filter: the library's unfiltered traversal stops early and
-                // is much faster. Ask for a few extra to absorb tombstoned or excluded
-                // rows, and fall back to the filtered traversal if they ate too many.
-                let extra = (deny.len() as usize).min(k.max(16));
-                let raw = g.search(q, k + extra, ef, None);
-                let full = raw.len() == k + extra;
-                let kept = admitted(raw);
-                if kept.len() < k && full && !deny.is_empty() {
-                    admitted(g.search(q, k, ef, Some(&graph_filter)))
-                } else {
-                    kept
+            // Unfiltered traversals stop early and are much faster than filtered
+            // ones. Without a catalog filter (or, in Auto mode, with a broad one),
+            // ask for enough extra results to absorb rows the filter rejects, and
+            // fall back to the filtered traversal if they were not enough.
+            let oversample = match (&allowed_rows, params.strategy) {
+                (None, _) => Some(1.0),
+                (Some(a), Strategy::Auto) => {
+                    Some((2.0 * st.indexed[m] as f64 / a.len().max(1) as f64).min(8.0))
                 }
-            } else {
-                admitted(g.search(q, k, ef, Some(&graph_filter)))
+                (Some(_), _) => None,
+            };
+            let mut hits = match oversample {
+                Some(factor) => {
+                    let want =
+                        (k as f64 * factor).ceil() as usize + (deny.len() as usize).min(k.max(16));
+                    let raw = g.search(q, want, ef, None);
+                    let full = raw.len() == want;
+                    let kept = admitted(raw);
+                    if kept.len() < k && full {
+                        admitted(g.search(q, k, ef, Some(&graph_filter)))
+                    } else {
+                        kept
+                    }
+                }
+                None => admitted(g.search(q, k, ef, Some(&graph_filter))),
             };
             let tail = RowFilter {
                 allowed: allowed_rows.as_ref(),

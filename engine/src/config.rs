@@ -109,7 +109,7 @@ impl Default for HnswConfig {
         HnswConfig {
             m: 16,
             ef_construction: 200,
-            ef_search: 128,
+            ef_search: 200,
         }
     }
 }

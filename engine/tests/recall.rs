@@ -73,4 +73,23 @@ fn hnsw_recall_at_10_on_a_gaussian_mixture() {
     let rf = recall(&approx_f, &exact_f);
     eprintln!("recall@10 with a 10% filter: {rf:.4}");
     assert!(rf >= 0.95, "filtered recall@10 {rf} < 0.95");
+
+    // The automatic strategy: a 10% filter is scanned exactly (recall 1), a 60% one
+    // goes through the graph with over-sampling; both honour the filter.
+    for (text, limit, min_recall) in [("redshift < 0.1", 0.1, 1.0), ("redshift < 0.6", 0.6, 0.95)] {
+        let f = Filter::parse(text).unwrap();
+        let exact = run(&SearchParams::new(10)
+            .with_strategy(Strategy::Exact)
+            .with_filter(f.clone()));
+        let auto = run(&SearchParams::new(10).with_filter(f));
+        for ids in &auto {
+            assert_eq!(ids.len(), 10);
+            for id in ids {
+                assert!((((id.wrapping_mul(2_654_435_761) % 1000) as f64) / 1000.0) < limit);
+            }
+        }
+        let r = recall(&auto, &exact);
+        eprintln!("recall@10 of the automatic strategy with `{text}`: {r:.4}");
+        assert!(r >= min_recall, "{text}: recall {r}");
+    }
 }
