@@ -394,7 +394,12 @@ mod tests {
         assert_eq!((rows.len(), rows[0].len()), (3, 64));
         assert!(rows.iter().flatten().all(|v| v.is_finite()));
         // A single item works too (the reference itself fails on a batch of one).
-        assert_eq!(enc.embed_spectra(&flux[..enc.spectrum_len()]).unwrap().len(), 1);
+        assert_eq!(
+            enc.embed_spectra(&flux[..enc.spectrum_len()])
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -413,12 +418,19 @@ mod tests {
         images[n + 7] = f32::NAN;
         assert!(matches!(
             enc.embed_images(&images),
-            Err(EncoderError::NonFinite { what: "image", item: 1, index: 7 })
+            Err(EncoderError::NonFinite {
+                what: "image",
+                item: 1,
+                index: 7
+            })
         ));
         let cutout = vec![0.1; 4 * 152 * 152];
         assert!(matches!(
             enc.embed_grz(&cutout, 4, 152, 152),
-            Err(EncoderError::BandCount { got: 4, expected: 3 })
+            Err(EncoderError::BandCount {
+                got: 4,
+                expected: 3
+            })
         ));
         assert!(matches!(
             enc.embed_grz(&cutout[..3 * 100 * 100], 3, 100, 100),
@@ -432,7 +444,11 @@ mod tests {
         grz[10] = f32::INFINITY;
         assert!(matches!(
             enc.embed_grz(&grz, 3, 152, 152),
-            Err(EncoderError::NonFinite { item: 0, index: 10, .. })
+            Err(EncoderError::NonFinite {
+                item: 0,
+                index: 10,
+                ..
+            })
         ));
     }
 
@@ -441,13 +457,20 @@ mod tests {
         let enc = tiny();
         assert!(matches!(
             enc.embed_spectra(&[1.0; 7780]),
-            Err(EncoderError::SpectrumLength { got: 7780, expected: 7781 })
+            Err(EncoderError::SpectrumLength {
+                got: 7780,
+                expected: 7781
+            })
         ));
         let mut flux = vec![1.0; 7781];
         flux[5] = f32::NAN;
         assert!(matches!(
             enc.embed_spectra(&flux),
-            Err(EncoderError::NonFinite { what: "spectrum", item: 0, index: 5 })
+            Err(EncoderError::NonFinite {
+                what: "spectrum",
+                item: 0,
+                index: 5
+            })
         ));
     }
 
@@ -456,6 +479,9 @@ mod tests {
         assert_eq!("cpu".parse::<BackendChoice>().unwrap(), BackendChoice::Cpu);
         assert!("gpu".parse::<BackendChoice>().is_err());
         assert!("cuda:x".parse::<BackendChoice>().is_err());
-        assert_eq!("cuda:1".parse::<BackendChoice>().is_ok(), cfg!(feature = "cuda"));
+        assert_eq!(
+            "cuda:1".parse::<BackendChoice>().is_ok(),
+            cfg!(feature = "cuda")
+        );
     }
 }

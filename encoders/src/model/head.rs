@@ -12,7 +12,9 @@ use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
 use crate::error::{EncoderError, Result as EncResult};
-use crate::model::nn::{layer_norm, linear, scaled_attention, visit_layer_norm, visit_linear, Mlp};
+use crate::model::nn::{
+    flat_linear, layer_norm, linear, scaled_attention, visit_layer_norm, visit_linear, Mlp,
+};
 use crate::weights::{Layout, ParamVisitor};
 
 /// Sizes of a cross-attention head. Defaults are the published image head.
@@ -101,13 +103,13 @@ impl<B: Backend> MultiheadAttention<B> {
         let h = self.num_heads;
         let hd = e / h;
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([batch, n, h, hd]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(query), n_q);
-        let k = split(self.k_proj.forward(x.clone()), n_k);
-        let v = split(self.v_proj.forward(x), n_k);
+        let q = split(flat_linear(&self.q_proj, query), n_q);
+        let k = split(flat_linear(&self.k_proj, x.clone()), n_k);
+        let v = split(flat_linear(&self.v_proj, x), n_k);
         let out = scaled_attention(q, k, v)
             .swap_dims(1, 2)
             .reshape([batch, n_q, e]);
-        self.out_proj.forward(out)
+        flat_linear(&self.out_proj, out)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Small building blocks shared by the backbones and heads: weight-walk helpers for Burn's
 //! `Linear` / `LayerNorm`, LayerScale, the two-layer MLPs and multi-head self-attention.
 
+use std::any::TypeId;
+
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -8,6 +10,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use crate::encoder::CpuBackend;
 use crate::error::Result;
 use crate::weights::{Layout, ParamVisitor};
 
@@ -56,6 +59,26 @@ pub(crate) fn layer_norm<B: Backend>(d: usize, eps: f64, device: &B::Device) -> 
     LayerNormConfig::new(d).with_epsilon(eps).init(device)
 }
 
+/// Applies a `Linear` to `[.., d_in]` as one `[rows, d_in] × [d_in, d_out]` matmul.
+///
+/// Why: Burn 0.21's default `linear` broadcasts the weight and runs a *batched* matmul, which
+/// the ndarray backend splits into one small GEMM per leading index on rayon threads, each
+/// calling multi-threaded OpenBLAS. Flattening first gives OpenBLAS one large GEMM (free on
+/// contiguous tensors, and harmless on GPU backends).
+pub(crate) fn flat_linear<B: Backend, const D: usize>(
+    layer: &Linear<B>,
+    x: Tensor<B, D>,
+) -> Tensor<B, D> {
+    let dims = x.dims();
+    let d_in = dims[D - 1];
+    let rows = x.shape().num_elements() / d_in.max(1);
+    let y = layer.forward(x.reshape([rows, d_in]));
+    let [_, d_out] = y.dims();
+    let mut out = dims;
+    out[D - 1] = d_out;
+    y.reshape(out)
+}
+
 /// A `Linear(d_in → d_out)` with bias.
 pub(crate) fn linear<B: Backend>(d_in: usize, d_out: usize, device: &B::Device) -> Linear<B> {
     LinearConfig::new(d_in, d_out).init(device)
@@ -93,7 +116,7 @@ pub struct VitMlp<B: Backend> {
 impl<B: Backend> VitMlp<B> {
     /// `[.., d] → [.., d]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        flat_linear(&self.fc2, exact_gelu(flat_linear(&self.fc1, x)))
     }
 }
 
@@ -117,7 +140,7 @@ impl<B: Backend> Mlp<B> {
 
     /// `[.., d] → [.., d]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        self.decoder.forward(gelu(self.encoder.forward(x)))
+        flat_linear(&self.decoder, exact_gelu(flat_linear(&self.encoder, x)))
     }
 
     pub(crate) fn visit_weights<V: ParamVisitor<B>>(
@@ -132,15 +155,61 @@ impl<B: Backend> Mlp<B> {
     }
 }
 
+/// Exact (erf) GELU, as PyTorch's `nn.GELU()`: `x · (1 + erf(x/√2)) / 2`.
+///
+/// On the CPU backend it runs on the host with a single-precision erf (Abramowitz & Stegun
+/// 7.1.26, |error| ≤ 1.5e-7) across all cores. Why: Burn 0.21's ndarray `erf` converts every
+/// element to f64 and back on one thread (measured ~20 ns per element, a quarter of a
+/// SpecFormer block). Elsewhere Burn's `gelu`.
+pub(crate) fn exact_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    if TypeId::of::<B>() != TypeId::of::<CpuBackend>() {
+        return gelu(x);
+    }
+    let dims = x.dims();
+    let device = x.device();
+    let mut values = x
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 after convert");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = values.len().div_ceil(threads).max(4096);
+    std::thread::scope(|scope| {
+        for part in values.chunks_mut(chunk) {
+            scope.spawn(move || part.iter_mut().for_each(|v| *v = gelu_f32(*v)));
+        }
+    });
+    Tensor::from_data(TensorData::new(values, dims), &device)
+}
+
+/// `x · (1 + erf(x/√2)) / 2` with erf from Abramowitz & Stegun 7.1.26.
+fn gelu_f32(x: f32) -> f32 {
+    let z = x * std::f32::consts::FRAC_1_SQRT_2;
+    let a = z.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let erf = 1.0 - poly * (-a * a).exp();
+    let erf = if z < 0.0 { -erf } else { erf };
+    0.5 * x * (1.0 + erf)
+}
+
 /// Non-causal multi-head attention over already-projected tensors, scale `1/sqrt(head_dim)`.
 ///
 /// `q: [batch, heads, n_q, head_dim]`, `k, v: [batch, heads, n_k, head_dim]` →
 /// `[batch, heads, n_q, head_dim]`.
+///
+/// On the CPU backend this runs [`host_attention`]; elsewhere Burn's `attention` op (fused
+/// kernels on CUDA).
 pub(crate) fn scaled_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
+    if TypeId::of::<B>() == TypeId::of::<CpuBackend>() {
+        return host_attention(q, k, v);
+    }
     let [_, _, _, head_dim] = q.dims();
     let options = AttentionModuleOptions {
         scale: Some(1.0 / (head_dim as f64).sqrt()),
@@ -148,6 +217,58 @@ pub(crate) fn scaled_attention<B: Backend>(
         is_causal: false,
     };
     attention(q, k, v, None, None, options)
+}
+
+/// Attention computed on the host, one (batch, head) at a time: `S = QKᵀ·scale` (OpenBLAS),
+/// row softmax in place while `S` is in cache, `O = SV` (OpenBLAS).
+///
+/// Why: Burn 0.21's ndarray backend runs attention as the generic fallback — a batched matmul,
+/// then about eight whole-tensor passes for a NaN-safe softmax over `[batch, heads, n, n]`.
+/// For SpecFormer's 778 tokens that tensor is 2.4 MB per head and the passes dominated the
+/// block time (measured: softmax ~2× the two matmuls together). Same f32 arithmetic, so
+/// parity is unchanged.
+fn host_attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+    let [batch, heads, n_q, d] = q.dims();
+    let [_, _, n_k, d_v] = v.dims();
+    let device = q.device();
+    let host = |t: Tensor<B, 4>| {
+        t.into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .expect("f32 after convert")
+    };
+    let (q, k, v) = (host(q), host(k), host(v));
+    let scale = 1.0 / (d as f32).sqrt();
+    let mut out = vec![0.0f32; batch * heads * n_q * d_v];
+    let mut scores = Array2::<f32>::zeros((n_q, n_k));
+    for bh in 0..batch * heads {
+        let qm = ArrayView2::from_shape((n_q, d), &q[bh * n_q * d..(bh + 1) * n_q * d])
+            .expect("q block");
+        let km = ArrayView2::from_shape((n_k, d), &k[bh * n_k * d..(bh + 1) * n_k * d])
+            .expect("k block");
+        let vm = ArrayView2::from_shape((n_k, d_v), &v[bh * n_k * d_v..(bh + 1) * n_k * d_v])
+            .expect("v block");
+        general_mat_mul(scale, &qm, &km.t(), 0.0, &mut scores);
+        for row in scores.rows_mut() {
+            let row = row.into_slice().expect("contiguous row");
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f32;
+            for x in row.iter_mut() {
+                *x = (*x - max).exp();
+                sum += *x;
+            }
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|x| *x *= inv);
+        }
+        let mut om =
+            ArrayViewMut2::from_shape((n_q, d_v), &mut out[bh * n_q * d_v..(bh + 1) * n_q * d_v])
+                .expect("out block");
+        general_mat_mul(1.0, &scores, &vm, 0.0, &mut om);
+    }
+    Tensor::from_data(TensorData::new(out, [batch, heads, n_q, d_v]), &device)
 }
 
 /// Self-attention from a fused `qkv` projection, as DINOv2 and SpecFormer both lay it out:
@@ -169,4 +290,25 @@ pub(crate) fn fused_self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) 
     };
     let out = scaled_attention(part(0), part(1), part(2));
     out.swap_dims(1, 2).reshape([batch, tokens, d])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_gelu_matches_burn_erf_gelu() {
+        let device = Default::default();
+        let xs: Vec<f32> = (-4000..4000).map(|i| i as f32 * 0.0025).collect();
+        let x =
+            Tensor::<CpuBackend, 1>::from_data(TensorData::new(xs.clone(), [xs.len()]), &device);
+        let fast = exact_gelu(x.clone()).into_data().into_vec::<f32>().unwrap();
+        let reference = gelu(x).into_data().into_vec::<f32>().unwrap();
+        let worst = fast
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-6, "max abs diff {worst}");
+    }
 }

@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 use crate::error::{EncoderError, Result as EncResult};
 use crate::model::nn::{
-    fused_self_attention, layer_norm, linear, visit_layer_norm, visit_linear, Mlp,
+    flat_linear, fused_self_attention, layer_norm, linear, visit_layer_norm, visit_linear, Mlp,
 };
 use crate::weights::{Layout, ParamVisitor};
 
@@ -179,12 +179,12 @@ pub struct SpecFormerBlock<B: Backend> {
 impl<B: Backend> SpecFormerBlock<B> {
     /// `[batch, tokens, d] → [batch, tokens, d]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let a = self
-            .attention
-            .attention
-            .forward(self.layernorm1.forward(x.clone()));
+        let a = flat_linear(
+            &self.attention.attention,
+            self.layernorm1.forward(x.clone()),
+        );
         let a = fused_self_attention(a, self.attention.num_heads);
-        let x = x + self.attention.projection.forward(a);
+        let x = x + flat_linear(&self.attention.projection, a);
         x.clone() + self.mlp.forward(self.layernorm2.forward(x))
     }
 }
@@ -243,7 +243,7 @@ impl<B: Backend> SpecFormer<B> {
         let tokens = self.tokenize(flux);
         let [_, n, _] = tokens.dims();
         let positions = self.position_embed.val().narrow(0, 0, n).unsqueeze::<3>();
-        let mut x = self.data_embed.forward(tokens) + positions;
+        let mut x = flat_linear(&self.data_embed, tokens) + positions;
         for block in &self.blocks {
             x = block.forward(x);
         }

@@ -13,7 +13,8 @@ use burn::prelude::*;
 
 use crate::error::{EncoderError, Result as EncResult};
 use crate::model::nn::{
-    fused_self_attention, layer_norm, linear, visit_layer_norm, visit_linear, LayerScale, VitMlp,
+    flat_linear, fused_self_attention, layer_norm, linear, visit_layer_norm, visit_linear,
+    LayerScale, VitMlp,
 };
 use crate::weights::{Layout, ParamVisitor};
 
@@ -155,7 +156,13 @@ impl<B: Backend> PatchEmbed<B> {
             .reshape([batch, channels, gh, p, gw, p])
             .permute([0, 2, 4, 1, 3, 5])
             .reshape([batch, gh * gw, channels * p * p]);
-        burn::tensor::module::linear(patches, self.weight.val(), Some(self.bias.val()))
+        let y = burn::tensor::module::linear(
+            patches.reshape([batch * gh * gw, channels * p * p]),
+            self.weight.val(),
+            Some(self.bias.val()),
+        );
+        let [_, d] = y.dims();
+        y.reshape([batch, gh * gw, d])
     }
 }
 
@@ -173,8 +180,8 @@ pub struct VitAttention<B: Backend> {
 impl<B: Backend> VitAttention<B> {
     /// `[batch, tokens, d] → [batch, tokens, d]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let y = fused_self_attention(self.qkv.forward(x), self.num_heads);
-        self.proj.forward(y)
+        let y = fused_self_attention(flat_linear(&self.qkv, x), self.num_heads);
+        flat_linear(&self.proj, y)
     }
 }
 
