@@ -54,7 +54,11 @@ fn assert_close(what: &str, got: &[Vec<f32>], expected: &RawTensor) {
     }
 }
 
-fn check_outputs(encoder: &Encoder<CpuBackend>, label: &str) {
+/// The ndarray backend with i32 ints: a different Burn backend type, so the model takes the
+/// generic Burn-op path (the one CUDA runs) instead of the CPU host paths.
+type GenericBackend = burn::backend::NdArray<f32, i32>;
+
+fn check_outputs<B: burn::tensor::backend::Backend>(encoder: &Encoder<B>, label: &str) {
     let io = io();
     for b in [2, 5] {
         let images = encoder
@@ -94,6 +98,17 @@ fn lightning_checkpoint_matches_the_reference() {
     let encoder =
         Encoder::<CpuBackend>::load(&config(), fixture("model.ckpt"), &Default::default()).unwrap();
     check_outputs(&encoder, "ckpt");
+}
+
+#[test]
+fn generic_burn_path_matches_the_reference() {
+    let encoder = Encoder::<GenericBackend>::load(
+        &config(),
+        fixture("weights.safetensors"),
+        &Default::default(),
+    )
+    .unwrap();
+    check_outputs(&encoder, "generic path");
 }
 
 #[test]

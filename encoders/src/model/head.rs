@@ -13,7 +13,8 @@ use burn::prelude::*;
 
 use crate::error::{EncoderError, Result as EncResult};
 use crate::model::nn::{
-    flat_linear, layer_norm, linear, scaled_attention, visit_layer_norm, visit_linear, Mlp,
+    flat_linear, host_attention, host_values, is_cpu, layer_norm, linear, scaled_attention,
+    visit_layer_norm, visit_linear, HostOperand, Mlp,
 };
 use crate::weights::{Layout, ParamVisitor};
 
@@ -102,10 +103,33 @@ impl<B: Backend> MultiheadAttention<B> {
         let [_, n_k, _] = x.dims();
         let h = self.num_heads;
         let hd = e / h;
+        let q = flat_linear(&self.q_proj, query);
+        let k = flat_linear(&self.k_proj, x.clone());
+        let v = flat_linear(&self.v_proj, x);
+        if is_cpu::<B>() {
+            let device = q.device();
+            let (q, k, v) = (host_values(q), host_values(k), host_values(v));
+            let operand = |data, n: usize| HostOperand {
+                data,
+                offset: 0,
+                row_stride: e,
+                batch_stride: n * e,
+            };
+            let out = host_attention(
+                operand(&q, n_q),
+                operand(&k, n_k),
+                operand(&v, n_k),
+                batch,
+                n_q,
+                n_k,
+                h,
+                hd,
+            );
+            let out = Tensor::from_data(TensorData::new(out, [batch, n_q, e]), &device);
+            return flat_linear(&self.out_proj, out);
+        }
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([batch, n, h, hd]).swap_dims(1, 2);
-        let q = split(flat_linear(&self.q_proj, query), n_q);
-        let k = split(flat_linear(&self.k_proj, x.clone()), n_k);
-        let v = split(flat_linear(&self.v_proj, x), n_k);
+        let (q, k, v) = (split(q, n_q), split(k, n_k), split(v, n_k));
         let out = scaled_attention(q, k, v)
             .swap_dims(1, 2)
             .reshape([batch, n_q, e]);

@@ -162,16 +162,12 @@ impl<B: Backend> Mlp<B> {
 /// element to f64 and back on one thread (measured ~20 ns per element, a quarter of a
 /// SpecFormer block). Elsewhere Burn's `gelu`.
 pub(crate) fn exact_gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if TypeId::of::<B>() != TypeId::of::<CpuBackend>() {
+    if !is_cpu::<B>() {
         return gelu(x);
     }
     let dims = x.dims();
     let device = x.device();
-    let mut values = x
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 after convert");
+    let mut values = host_values(x);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = values.len().div_ceil(threads).max(4096);
     std::thread::scope(|scope| {
@@ -200,16 +196,12 @@ fn gelu_f32(x: f32) -> f32 {
 /// `q: [batch, heads, n_q, head_dim]`, `k, v: [batch, heads, n_k, head_dim]` →
 /// `[batch, heads, n_q, head_dim]`.
 ///
-/// On the CPU backend this runs [`host_attention`]; elsewhere Burn's `attention` op (fused
-/// kernels on CUDA).
+/// Burn's `attention` op (fused kernels on CUDA); the CPU backend uses [`host_attention`].
 pub(crate) fn scaled_attention<B: Backend>(
     q: Tensor<B, 4>,
     k: Tensor<B, 4>,
     v: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
-    if TypeId::of::<B>() == TypeId::of::<CpuBackend>() {
-        return host_attention(q, k, v);
-    }
     let [_, _, _, head_dim] = q.dims();
     let options = AttentionModuleOptions {
         scale: Some(1.0 / (head_dim as f64).sqrt()),
@@ -219,56 +211,99 @@ pub(crate) fn scaled_attention<B: Backend>(
     attention(q, k, v, None, None, options)
 }
 
-/// Attention computed on the host, one (batch, head) at a time: `S = QKᵀ·scale` (OpenBLAS),
-/// row softmax in place while `S` is in cache, `O = SV` (OpenBLAS).
-///
-/// Why: Burn 0.21's ndarray backend runs attention as the generic fallback — a batched matmul,
-/// then about eight whole-tensor passes for a NaN-safe softmax over `[batch, heads, n, n]`.
-/// For SpecFormer's 778 tokens that tensor is 2.4 MB per head and the passes dominated the
-/// block time (measured: softmax ~2× the two matmuls together). Same f32 arithmetic, so
-/// parity is unchanged.
-fn host_attention<B: Backend>(q: Tensor<B, 4>, k: Tensor<B, 4>, v: Tensor<B, 4>) -> Tensor<B, 4> {
-    use ndarray::linalg::general_mat_mul;
-    use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+/// Where one operand of [`host_attention`] sits in a row-major buffer: rows of `row_stride`
+/// values, batches `batch_stride` apart, head `h` at columns `offset + h·head_dim ..`.
+#[derive(Clone, Copy)]
+pub(crate) struct HostOperand<'a> {
+    pub data: &'a [f32],
+    pub offset: usize,
+    pub row_stride: usize,
+    pub batch_stride: usize,
+}
 
-    let [batch, heads, n_q, d] = q.dims();
-    let [_, _, n_k, d_v] = v.dims();
-    let device = q.device();
-    let host = |t: Tensor<B, 4>| {
-        t.into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .expect("f32 after convert")
-    };
-    let (q, k, v) = (host(q), host(k), host(v));
-    let scale = 1.0 / (d as f32).sqrt();
-    let mut out = vec![0.0f32; batch * heads * n_q * d_v];
+/// Multi-head attention on the host, one (batch, head) at a time: `S = QKᵀ·scale` (OpenBLAS
+/// on strided views, no copies), row softmax in place while `S` is in cache, `O = SV`
+/// written straight into `[batch, n_q, heads·head_dim]`.
+///
+/// Why: Burn 0.21's ndarray backend runs attention as the generic fallback — a batched matmul
+/// then about eight whole-tensor passes for a NaN-safe softmax over `[batch, heads, n, n]` —
+/// and splitting heads costs permute copies; reading a shared or strided tensor back to the
+/// host (`into_data`) walks it element by element (~30 ns each). Taking the projection
+/// output whole (uniquely owned, contiguous: no copy) and indexing heads by stride avoids
+/// all of that. Same f32 arithmetic, so parity is unchanged.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn host_attention(
+    q: HostOperand,
+    k: HostOperand,
+    v: HostOperand,
+    batch: usize,
+    n_q: usize,
+    n_k: usize,
+    heads: usize,
+    head_dim: usize,
+) -> Vec<f32> {
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
+
+    let width = heads * head_dim;
+    let scale = 1.0 / (head_dim as f32).sqrt();
+    let mut out = vec![0.0f32; batch * n_q * width];
     let mut scores = Array2::<f32>::zeros((n_q, n_k));
-    for bh in 0..batch * heads {
-        let qm = ArrayView2::from_shape((n_q, d), &q[bh * n_q * d..(bh + 1) * n_q * d])
-            .expect("q block");
-        let km = ArrayView2::from_shape((n_k, d), &k[bh * n_k * d..(bh + 1) * n_k * d])
-            .expect("k block");
-        let vm = ArrayView2::from_shape((n_k, d_v), &v[bh * n_k * d_v..(bh + 1) * n_k * d_v])
-            .expect("v block");
-        general_mat_mul(scale, &qm, &km.t(), 0.0, &mut scores);
-        for row in scores.rows_mut() {
-            let row = row.into_slice().expect("contiguous row");
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for x in row.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            let inv = 1.0 / sum;
-            row.iter_mut().for_each(|x| *x *= inv);
-        }
-        let mut om =
-            ArrayViewMut2::from_shape((n_q, d_v), &mut out[bh * n_q * d_v..(bh + 1) * n_q * d_v])
-                .expect("out block");
-        general_mat_mul(1.0, &scores, &vm, 0.0, &mut om);
+    fn view<'a>(
+        op: &HostOperand<'a>,
+        b: usize,
+        h: usize,
+        rows: usize,
+        hd: usize,
+    ) -> ArrayView2<'a, f32> {
+        let start = op.offset + b * op.batch_stride + h * hd;
+        let end = start + (rows - 1) * op.row_stride + hd;
+        ArrayView2::from_shape((rows, hd).strides((op.row_stride, 1)), &op.data[start..end])
+            .expect("operand view")
     }
-    Tensor::from_data(TensorData::new(out, [batch, heads, n_q, d_v]), &device)
+    for b in 0..batch {
+        for h in 0..heads {
+            let (qm, km, vm) = (
+                view(&q, b, h, n_q, head_dim),
+                view(&k, b, h, n_k, head_dim),
+                view(&v, b, h, n_k, head_dim),
+            );
+            general_mat_mul(scale, &qm, &km.t(), 0.0, &mut scores);
+            for row in scores.rows_mut() {
+                let row = row.into_slice().expect("contiguous row");
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0.0f32;
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let inv = 1.0 / sum;
+                row.iter_mut().for_each(|x| *x *= inv);
+            }
+            let start = b * n_q * width + h * head_dim;
+            let end = start + (n_q - 1) * width + head_dim;
+            let mut om = ArrayViewMut2::from_shape(
+                (n_q, head_dim).strides((width, 1)),
+                &mut out[start..end],
+            )
+            .expect("output view");
+            general_mat_mul(1.0, &scores, &vm, 0.0, &mut om);
+        }
+    }
+    out
+}
+
+/// Whether `B` is the CPU backend (where the host paths apply).
+pub(crate) fn is_cpu<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<CpuBackend>()
+}
+
+/// A tensor's values on the host (free for a uniquely owned contiguous CPU tensor).
+pub(crate) fn host_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .expect("f32 after convert")
 }
 
 /// Self-attention from a fused `qkv` projection, as DINOv2 and SpecFormer both lay it out:
@@ -279,6 +314,27 @@ pub(crate) fn fused_self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) 
     let [batch, tokens, three_d] = qkv.dims();
     let d = three_d / 3;
     let head_dim = d / heads;
+    if is_cpu::<B>() {
+        let device = qkv.device();
+        let data = host_values(qkv);
+        let operand = |offset| HostOperand {
+            data: &data,
+            offset,
+            row_stride: three_d,
+            batch_stride: tokens * three_d,
+        };
+        let out = host_attention(
+            operand(0),
+            operand(d),
+            operand(2 * d),
+            batch,
+            tokens,
+            tokens,
+            heads,
+            head_dim,
+        );
+        return Tensor::from_data(TensorData::new(out, [batch, tokens, d]), &device);
+    }
     // [B, N, 3, H, hd] → [3, B, H, N, hd]
     let qkv = qkv
         .reshape([batch, tokens, 3, heads, head_dim])
