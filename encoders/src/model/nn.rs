@@ -186,7 +186,7 @@ fn gelu_f32(x: f32) -> f32 {
     let poly = t
         * (0.254_829_6
             + t * (-0.284_496_72 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let erf = 1.0 - poly * (-a * a).exp();
+    let erf = 1.0 - poly * fast_exp(-a * a);
     let erf = if z < 0.0 { -erf } else { erf };
     0.5 * x * (1.0 + erf)
 }
@@ -270,15 +270,7 @@ pub(crate) fn host_attention(
             );
             general_mat_mul(scale, &qm, &km.t(), 0.0, &mut scores);
             for row in scores.rows_mut() {
-                let row = row.into_slice().expect("contiguous row");
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0f32;
-                for x in row.iter_mut() {
-                    *x = (*x - max).exp();
-                    sum += *x;
-                }
-                let inv = 1.0 / sum;
-                row.iter_mut().for_each(|x| *x *= inv);
+                softmax_in_place(row.into_slice().expect("contiguous row"));
             }
             let start = b * n_q * width + h * head_dim;
             let end = start + (n_q - 1) * width + head_dim;
@@ -291,6 +283,52 @@ pub(crate) fn host_attention(
         }
     }
     out
+}
+
+/// Softmax of one row, in place, written so LLVM vectorises it: lane-wise max and sum over
+/// 8 accumulators and [`fast_exp`] (the scalar `f32::exp` call was most of the softmax time).
+fn softmax_in_place(row: &mut [f32]) {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, x) in lanes.iter_mut().zip(c) {
+            *l = if *x > *l { *x } else { *l };
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .fold(f32::NEG_INFINITY, |m, x| if *x > m { *x } else { m });
+    row.iter_mut().for_each(|x| *x = fast_exp(*x - max));
+    let mut sums = [0.0f32; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (s, x) in sums.iter_mut().zip(c) {
+            *s += *x;
+        }
+    }
+    let sum: f32 = sums.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>();
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// `e^x` in f32 without a libm call, so loops over it vectorise: `x = n·ln2 + r`
+/// (Cody–Waite split, `n` rounded with the 1.5·2²³ trick), `e^r` by its degree-6 Taylor
+/// polynomial on |r| ≤ ln2/2 (relative error ≤ 2e-7), `2^n` built in the exponent bits.
+/// Inputs are clamped to [-87, 88] (results below e^-87 flush towards 0; softmax and GELU
+/// never need more).
+#[inline(always)]
+pub(crate) fn fast_exp(x: f32) -> f32 {
+    const SHIFTER: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + SHIFTER) - SHIFTER;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// Whether `B` is the CPU backend (where the host paths apply).
@@ -351,6 +389,28 @@ pub(crate) fn fused_self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0f64;
+        for i in -86_990..88_000 {
+            let x = i as f32 * 1e-3;
+            let (got, want) = (fast_exp(x) as f64, (x as f64).exp());
+            worst = worst.max(((got - want) / want).abs());
+        }
+        // Below -87 the input is clamped, by design.
+        assert!(worst < 5e-7, "max relative error {worst}");
+        let mut row = vec![1.0f32, 2.0, 3.0, -1.0, 0.5, 7.0, 2.0, 2.0, 1.0, -30.0];
+        let want: Vec<f32> = {
+            let e: Vec<f64> = row.iter().map(|x| (*x as f64 - 7.0).exp()).collect();
+            let s: f64 = e.iter().sum();
+            e.iter().map(|v| (v / s) as f32).collect()
+        };
+        softmax_in_place(&mut row);
+        for (a, b) in row.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
 
     #[test]
     fn host_gelu_matches_burn_erf_gelu() {
