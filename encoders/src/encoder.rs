@@ -281,10 +281,10 @@ impl FromStr for BackendChoice {
 #[derive(Debug, Clone)]
 pub enum AnyEncoder {
     /// On the CPU.
-    Cpu(Encoder<CpuBackend>),
+    Cpu(Box<Encoder<CpuBackend>>),
     /// On a CUDA device.
     #[cfg(feature = "cuda")]
-    Cuda(Encoder<CudaBackend>),
+    Cuda(Box<Encoder<CudaBackend>>),
 }
 
 macro_rules! dispatch {
@@ -305,17 +305,17 @@ impl AnyEncoder {
         backend: BackendChoice,
     ) -> Result<Self> {
         match backend {
-            BackendChoice::Cpu => Ok(Self::Cpu(Encoder::load(
+            BackendChoice::Cpu => Ok(Self::Cpu(Box::new(Encoder::load(
                 config,
                 weights,
                 &Default::default(),
-            )?)),
+            )?))),
             #[cfg(feature = "cuda")]
-            BackendChoice::Cuda(i) => Ok(Self::Cuda(Encoder::load(
+            BackendChoice::Cuda(i) => Ok(Self::Cuda(Box::new(Encoder::load(
                 config,
                 weights,
                 &burn::backend::cuda::CudaDevice::new(i),
-            )?)),
+            )?))),
             #[cfg(not(feature = "cuda"))]
             BackendChoice::Cuda(i) => Err(EncoderError::UnknownBackend(format!("cuda:{i}"))),
         }
@@ -324,12 +324,15 @@ impl AnyEncoder {
     /// A randomly initialised encoder on the chosen backend.
     pub fn random(config: &AstroClipConfig, backend: BackendChoice) -> Result<Self> {
         match backend {
-            BackendChoice::Cpu => Ok(Self::Cpu(Encoder::random(config, &Default::default())?)),
+            BackendChoice::Cpu => Ok(Self::Cpu(Box::new(Encoder::random(
+                config,
+                &Default::default(),
+            )?))),
             #[cfg(feature = "cuda")]
-            BackendChoice::Cuda(i) => Ok(Self::Cuda(Encoder::random(
+            BackendChoice::Cuda(i) => Ok(Self::Cuda(Box::new(Encoder::random(
                 config,
                 &burn::backend::cuda::CudaDevice::new(i),
-            )?)),
+            )?))),
             #[cfg(not(feature = "cuda"))]
             BackendChoice::Cuda(i) => Err(EncoderError::UnknownBackend(format!("cuda:{i}"))),
         }
@@ -338,9 +341,9 @@ impl AnyEncoder {
     /// Sets the number of items per forward pass.
     pub fn with_batch_size(self, batch_size: usize) -> Self {
         match self {
-            AnyEncoder::Cpu(e) => AnyEncoder::Cpu(e.with_batch_size(batch_size)),
+            AnyEncoder::Cpu(e) => AnyEncoder::Cpu(Box::new(e.with_batch_size(batch_size))),
             #[cfg(feature = "cuda")]
-            AnyEncoder::Cuda(e) => AnyEncoder::Cuda(e.with_batch_size(batch_size)),
+            AnyEncoder::Cuda(e) => AnyEncoder::Cuda(Box::new(e.with_batch_size(batch_size))),
         }
     }
 
