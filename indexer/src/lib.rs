@@ -1,9 +1,12 @@
 //! Catalog readers, the mock survey generator and the bulk ingest pipeline.
 //!
-//! For now the crate holds [`mock`]: a physically based DESI × Legacy Survey
-//! stand-in catalog (images, spectra and labels) built from real SDSS photometry
-//! and the kcorrect templates.
+//! - [`mock`]: a physically based DESI × Legacy Survey stand-in catalog (images,
+//!   spectra and labels) built from real SDSS photometry and the kcorrect templates.
+//! - [`ingest`]: the bulk ingest pipeline: catalog readers with per-row validation,
+//!   the column → attribute mapping, batched encoding, resumable and sharded builds,
+//!   and the merge of shard collections.
 
 #![warn(missing_docs)]
 
+pub mod ingest;
 pub mod mock;

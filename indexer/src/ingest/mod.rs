@@ -1,0 +1,23 @@
+//! Bulk ingest of survey catalogs into a collection: readers with per-row
+//! validation, a column → attribute [`mapping`], the staged [`pipeline`]
+//! (read → validate → batch → encode → write → index), resumable progress
+//! ([`progress`]), deterministic sharding ([`shard`]) and [`merge`] of shard
+//! collections.
+
+pub mod error;
+pub mod mapping;
+pub mod merge;
+pub mod parquet;
+pub mod pipeline;
+pub mod progress;
+pub mod row;
+pub mod shard;
+pub mod source;
+pub mod thumb;
+
+pub use error::{IngestError, Result};
+pub use mapping::{ImageLayout, Mapping, UnknownColumns};
+pub use merge::{merge, MergeReport};
+pub use pipeline::{ingest, Embedder, IngestOptions, IngestReport};
+pub use row::{Image, ImageKind, Reject, Row, RowOutcome, SPECTRUM_LEN};
+pub use shard::Shard;

@@ -1,0 +1,90 @@
+//! What a reader hands the pipeline: validated rows, and rejected rows with the
+//! reason, each tied to its file and row number.
+
+use std::collections::BTreeMap;
+
+use astrovec_engine::AttrValue;
+use serde::{Deserialize, Serialize};
+
+/// Pixels of the DESI coadd grid the spectrum encoder expects (3600 + 0.8 i Å).
+pub const SPECTRUM_LEN: usize = 7781;
+
+/// What the values of an [`Image`] are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Planes g, r, z in nanomaggies (Legacy Survey cutouts); mapped to RGB with
+    /// `legacy_rgb` and centre-cropped before encoding.
+    Grz,
+    /// Display colour, planes R, G, B in [0, 1] (JPEG/PNG cutouts), already at the
+    /// model's input size.
+    Rgb,
+}
+
+/// A planar `[3, height, width]` image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// What the planes hold.
+    pub kind: ImageKind,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// `3 × height × width` values, plane by plane.
+    pub data: Vec<f32>,
+}
+
+/// A validated catalog row: everything finite and of the right shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Object id.
+    pub id: u64,
+    /// Right ascension, ICRS degrees.
+    pub ra: f64,
+    /// Declination, ICRS degrees.
+    pub dec: f64,
+    /// Attributes by name (missing values omitted).
+    pub attributes: Vec<(String, AttrValue)>,
+    /// The cutout, if the row has one.
+    pub image: Option<Image>,
+    /// The spectrum on the 7,781-pixel grid, if the row has one.
+    pub spectrum: Option<Vec<f32>>,
+    /// Precomputed embeddings by modality.
+    pub embeddings: BTreeMap<String, Vec<f32>>,
+}
+
+/// One row as read: its position in the file, its id when it has a valid one,
+/// and the row or the reason it is rejected.
+#[derive(Debug, Clone)]
+pub struct RowOutcome {
+    /// 0-based row number within its file.
+    pub row: u64,
+    /// The id, when the id cell is valid (used for duplicate detection and sharding
+    /// even when the row is rejected for another reason).
+    pub id: Option<u64>,
+    /// The row, or why it is rejected.
+    pub result: Result<Row, String>,
+}
+
+/// A rejected row, as written (one JSON object per line) to the rejects file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reject {
+    /// The input file.
+    pub file: String,
+    /// 0-based row number within the file.
+    pub row: u64,
+    /// The id, when valid.
+    pub id: Option<u64>,
+    /// Why the row was rejected.
+    pub reason: String,
+}
+
+/// Checks that every value is finite; the error names the first bad index.
+pub fn check_finite(what: &str, values: &[f32]) -> Result<(), String> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "{what} has a non-finite value ({}) at index {i}",
+            values[i]
+        )),
+    }
+}
