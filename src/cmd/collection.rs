@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use astrovec_engine::{
-    AttrValue, AttributeDef, AttributeKind, Collection, CollectionConfig, Filter, HnswConfig, ModalityConfig,
-    Object, SearchParams, Strategy,
+    AttrValue, AttributeDef, AttributeKind, Collection, CollectionConfig, Filter, HnswConfig,
+    ModalityConfig, Object, SearchParams, Strategy,
 };
 use serde::Deserialize;
 
@@ -177,13 +177,22 @@ fn to_object(config: &CollectionConfig, j: JsonObject, line: usize) -> Result<Ob
             .map(|a| config.attributes[a].kind)
             .with_context(|| format!("line {line}"))?;
         let v = match (kind, &value) {
-            (AttributeKind::Float, serde_json::Value::Number(n)) => n.as_f64().map(AttrValue::Float),
+            (AttributeKind::Float, serde_json::Value::Number(n)) => {
+                n.as_f64().map(AttrValue::Float)
+            }
             (AttributeKind::Int, serde_json::Value::Number(n)) => n.as_i64().map(AttrValue::Int),
-            (AttributeKind::Category, serde_json::Value::String(s)) => Some(AttrValue::Category(s.clone())),
+            (AttributeKind::Category, serde_json::Value::String(s)) => {
+                Some(AttrValue::Category(s.clone()))
+            }
             (_, serde_json::Value::Null) => continue,
             _ => None,
         };
-        let v = v.with_context(|| format!("line {line}: attribute `{name}` = {value} is not a {}", kind.name()))?;
+        let v = v.with_context(|| {
+            format!(
+                "line {line}: attribute `{name}` = {value} is not a {}",
+                kind.name()
+            )
+        })?;
         o.attributes.insert(name, v);
     }
     o.embeddings = j.embeddings;
@@ -207,7 +216,10 @@ pub fn run(command: Command) -> Result<()> {
                     .into_iter()
                     .map(|name| ModalityConfig { name, dim })
                     .collect(),
-                attributes: attributes.iter().map(|a| parse_attribute(a)).collect::<Result<_>>()?,
+                attributes: attributes
+                    .iter()
+                    .map(|a| parse_attribute(a))
+                    .collect::<Result<_>>()?,
                 hnsw: HnswConfig {
                     m,
                     ef_construction,
@@ -215,7 +227,8 @@ pub fn run(command: Command) -> Result<()> {
                 },
                 ..CollectionConfig::astroclip()
             };
-            let coll = Collection::create(&db, config).with_context(|| format!("creating {}", db.display()))?;
+            let coll = Collection::create(&db, config)
+                .with_context(|| format!("creating {}", db.display()))?;
             print(&coll.stats())
         }
         Command::Insert { db, jsonl, batch } => {
@@ -227,7 +240,8 @@ pub fn run(command: Command) -> Result<()> {
                 Box::new(std::io::stdin().lock())
             } else {
                 Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&jsonl).with_context(|| format!("opening {}", jsonl.display()))?,
+                    std::fs::File::open(&jsonl)
+                        .with_context(|| format!("opening {}", jsonl.display()))?,
                 ))
             };
             let mut pending = Vec::new();
@@ -237,12 +251,14 @@ pub fn run(command: Command) -> Result<()> {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let j: JsonObject = serde_json::from_str(&line)
-                    .with_context(|| format!("{} line {}: not a valid object", jsonl.display(), i + 1))?;
+                let j: JsonObject = serde_json::from_str(&line).with_context(|| {
+                    format!("{} line {}: not a valid object", jsonl.display(), i + 1)
+                })?;
                 pending.push(to_object(coll.config(), j, i + 1)?);
                 if pending.len() == batch {
-                    coll.upsert_batch(&pending)
-                        .with_context(|| format!("{} batch ending at line {}", jsonl.display(), i + 1))?;
+                    coll.upsert_batch(&pending).with_context(|| {
+                        format!("{} batch ending at line {}", jsonl.display(), i + 1)
+                    })?;
                     written += pending.len() as u64;
                     pending.clear();
                 }
