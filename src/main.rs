@@ -22,6 +22,10 @@ enum Command {
     Mock(cmd::mock::Args),
     /// Embed images and/or spectra with the AstroCLIP encoders.
     Embed(cmd::embed::Args),
+    /// Bulk-load catalog files (Parquet) into a collection: validate, encode, write, index.
+    Ingest(cmd::ingest::Args),
+    /// Combine shard collections (from `ingest --shard k/n`) into one.
+    Merge(cmd::merge::Args),
     /// Manage and query collections directly (create, info, search, build the index).
     #[command(subcommand)]
     Collection(cmd::collection::Command),
@@ -40,6 +44,8 @@ fn main() -> anyhow::Result<()> {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Mock(args) => cmd::mock::run(args),
         Command::Embed(args) => cmd::embed::run(args),
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Merge(args) => cmd::merge::run(args),
         Command::Collection(command) => cmd::collection::run(command),
     }
 }

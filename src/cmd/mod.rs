@@ -4,4 +4,6 @@
 pub mod collection;
 pub mod demo;
 pub mod embed;
+pub mod ingest;
+pub mod merge;
 pub mod mock;
