@@ -1,20 +1,13 @@
 //! End-to-end test of `astrovec collection …`: the README's collection commands run
 //! against the real binary.
 
+mod common;
+
 use std::io::Write;
 use std::process::Command;
 
 fn astrovec(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_astrovec"))
-        .args(args)
-        .output()
-        .expect("the astrovec binary runs");
-    assert!(
-        out.status.success(),
-        "astrovec {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    serde_json::from_slice(&common::run_ok(args).stdout).expect("JSON on stdout")
 }
 
 fn vector(seed: u64, dim: usize) -> Vec<f32> {

@@ -3,6 +3,8 @@
 //! four modes, and an ingest killed (SIGKILL) at random points and resumed, which
 //! must end equal to a clean run.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,15 +12,7 @@ use std::time::{Duration, Instant};
 use astrovec_engine::{Collection, SearchParams};
 
 fn astrovec(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_astrovec"))
-        .args(args)
-        .output()
-        .expect("the astrovec binary runs");
-    assert!(
-        out.status.success(),
-        "astrovec {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::run_ok(args);
     let last = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
