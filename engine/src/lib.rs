@@ -13,6 +13,7 @@
 //! The API is synchronous and knows nothing of models or HTTP: vectors in,
 //! `(id, cosine similarity)` out. Positions are ICRS degrees.
 
+pub mod blobs;
 mod catalog;
 mod codec;
 mod collection;
