@@ -390,7 +390,7 @@ impl Collection {
                 n as usize,
             )?);
             n_rows.push(n);
-            match Graph::load(&graph_dir, &m.name)? {
+            match Graph::load(&graph_dir, &m.name, m.dim)? {
                 Some((g, meta)) => {
                     if meta.indexed_rows > n as u64 {
                         return Err(Error::corrupt(
@@ -939,16 +939,16 @@ impl Collection {
                 Some(factor) => {
                     let want =
                         (k as f64 * factor).ceil() as usize + (deny.len() as usize).min(k.max(16));
-                    let raw = g.search(q, want, ef, None);
+                    let raw = g.search(view, q, want, ef, None);
                     let full = raw.len() == want;
                     let kept = admitted(raw);
                     if kept.len() < k && full {
-                        admitted(g.search(q, k, ef, Some(&graph_filter)))
+                        admitted(g.search(view, q, k, ef, Some(&graph_filter)))
                     } else {
                         kept
                     }
                 }
-                None => admitted(g.search(q, k, ef, Some(&graph_filter))),
+                None => admitted(g.search(view, q, k, ef, Some(&graph_filter))),
             };
             let tail = RowFilter {
                 allowed: allowed_rows.as_ref(),
@@ -1131,24 +1131,29 @@ impl Collection {
                 st.graphs[m].clone(),
             )
         };
-        let (graph, from) = match existing {
-            Some(g) if !rebuild => (g, indexed),
-            _ => (Arc::new(Graph::new(&self.config.hnsw, n as usize)), 0),
+        let (base, from) = match existing {
+            Some(g) if !rebuild => (Some(g), indexed),
+            _ => (None, 0),
         };
-        if from == n && !rebuild && graph.len() > 0 {
+        if from == n && base.as_ref().is_some_and(|g| g.len() > 0) {
             return Ok(IndexReport {
                 modality: name,
                 inserted: 0,
-                graph_points: graph.len() as u64,
+                graph_points: base.map_or(0, |g| g.len() as u64),
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
         let rows: Vec<u32> = (from..n).filter(|r| !dead.contains(*r)).collect();
-        let data: Vec<(&[f32], usize)> = rows.iter().map(|&r| (view.row(r), r as usize)).collect();
-        graph.insert(&data);
+        let graph = Arc::new(Graph::build(
+            &self.config.hnsw,
+            base.as_deref(),
+            &view,
+            n,
+            &rows,
+        ));
         if graph.len() == 0 {
-            // Nothing live to index (the library cannot save an empty graph): drop
-            // any previous graph so every search of this modality scans exactly.
+            // Nothing live to index: drop any previous graph so every search of
+            // this modality scans exactly.
             crate::graph::remove(&self.dir.join("graphs"), &name)?;
             let mut st = self.state.write();
             st.graphs[m] = None;
@@ -1200,6 +1205,15 @@ impl Collection {
             Some(e) => Err(e),
             None => Ok(checked),
         }
+    }
+
+    /// Bytes of HNSW graph structure a modality holds in memory (neighbour lists,
+    /// levels, offsets, locks; the vectors themselves stay in the memory-mapped
+    /// vector file, `dim × 4` bytes per row). 0 when the modality has no graph.
+    pub fn graph_memory_bytes(&self, modality: &str) -> Result<u64> {
+        let m = self.config.modality_index(modality)?;
+        let st = self.state.read();
+        Ok(st.graphs[m].as_ref().map_or(0, |g| g.memory_bytes() as u64))
     }
 
     /// Sizes and index state.

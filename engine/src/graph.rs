@@ -1,38 +1,40 @@
-//! One HNSW graph per modality (`hnsw_rs`), persisted beside the vector files and
-//! loaded — not rebuilt — on open.
+//! One HNSW graph per modality (the engine's own, [`crate::hnsw`]), persisted beside
+//! the vector files and loaded — not rebuilt — on open.
 //!
 //! Graph node ids are vector-file row numbers. Saving is crash-safe by
-//! generations: a build dumps `<modality>.g<N>.hnsw.{graph,data}`, then atomically
+//! generations: a build writes `<modality>.g<N>.hnsw.graph`, then atomically
 //! replaces `<modality>.graph.meta`, which names the generation, the rows it covers
-//! and CRC-32s of both files; only then are older generations deleted. An
-//! interrupted save therefore leaves the previous generation in force. The meta
-//! file is ours (magic, format version, checksum), so a damaged or foreign graph is
-//! reported with its path before the library ever reads it.
+//! and the graph file's CRC-32; only then are older generations deleted. An
+//! interrupted save therefore leaves the previous generation in force. A damaged
+//! file is reported with its path (checksum first, then a structural check of every
+//! neighbour id) before any search could read it.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hnsw_rs::prelude::{AnnT, FilterT, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
 use crate::config::HnswConfig;
-use crate::distance::CosineDistance;
 use crate::error::{Error, Result};
+use crate::hnsw::Hnsw;
+use crate::search::RowFilter;
+use crate::vectors::VectorView;
 
 const META_MAGIC: &[u8; 8] = b"ASTROGPH";
-/// Format version of graph meta files written by this build.
-pub const GRAPH_FORMAT_VERSION: u32 = 1;
-/// Upper bound on HNSW layers (the library's own maximum is 16).
-const MAX_LAYERS: usize = 16;
+/// Format version of graph meta files written by this build. Version 1 named
+/// `hnsw_rs` dumps; version 2 names the engine's own graph file.
+pub const GRAPH_FORMAT_VERSION: u32 = 2;
+/// The last format that named an `hnsw_rs` dump: such graphs are not loaded (the
+/// modality is scanned exactly) until the next build replaces them.
+const LEGACY_FORMAT_VERSION: u32 = 1;
 
 /// What `<modality>.graph.meta` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct GraphMeta {
-    /// Generation number of the files in force.
+    /// Generation number of the file in force.
     pub generation: u64,
-    /// Basename the library used for the dump (files are `<basename>.hnsw.{graph,data}`).
+    /// Basename of the graph file (`<basename>.hnsw.graph`).
     pub basename: String,
     /// Rows `[0, indexed_rows)` of the vector file were offered to the graph
     /// (dead rows may have been left out).
@@ -41,38 +43,62 @@ pub(crate) struct GraphMeta {
     pub points: u64,
     /// CRC-32 of the `.hnsw.graph` file.
     pub graph_crc: u32,
-    /// CRC-32 of the `.hnsw.data` file.
-    pub data_crc: u32,
+}
+
+/// What a meta file holds: the current format, or a legacy graph to be replaced.
+enum MetaFile {
+    Current(GraphMeta),
+    /// A version-1 meta: its generation (so the next one does not reuse the
+    /// number) and basename (so its files can be removed).
+    Legacy {
+        generation: u64,
+        basename: String,
+    },
+}
+
+/// A version-1 meta file (bincode is positional: every field must be listed; only
+/// the first two are still needed).
+#[derive(Deserialize)]
+struct LegacyMeta {
+    generation: u64,
+    basename: String,
+    _indexed_rows: u64,
+    _points: u64,
+    _graph_crc: u32,
+    _data_crc: u32,
 }
 
 /// An HNSW graph over one modality's rows.
 pub(crate) struct Graph {
-    hnsw: Hnsw<'static, f32, CosineDistance>,
+    hnsw: Hnsw,
     /// Nodes inserted by this process (0 right after a load: nothing was rebuilt).
     inserted: AtomicU64,
 }
 
 impl Graph {
-    /// A new, empty graph.
-    pub fn new(cfg: &HnswConfig, expected_points: usize) -> Self {
+    /// A graph over rows `[0, rows)`: `base` (if any) extended with `new_rows`
+    /// (live rows at or past `base`'s span), inserted in parallel (rayon). The base
+    /// is copied, not modified, so searches on it continue meanwhile.
+    pub fn build(
+        cfg: &HnswConfig,
+        base: Option<&Graph>,
+        view: &VectorView,
+        rows: u32,
+        new_rows: &[u32],
+    ) -> Self {
+        let hnsw = Hnsw::extend(
+            base.map(|g| &g.hnsw),
+            cfg.m,
+            cfg.ef_construction,
+            view.dim(),
+            rows as usize,
+            new_rows,
+        );
+        hnsw.insert(view, new_rows);
         Graph {
-            hnsw: Hnsw::new(
-                cfg.m,
-                expected_points.max(1024),
-                MAX_LAYERS,
-                cfg.ef_construction,
-                CosineDistance,
-            ),
-            inserted: AtomicU64::new(0),
+            hnsw,
+            inserted: AtomicU64::new(base.map_or(0, |g| g.inserted_here()) + new_rows.len() as u64),
         }
-    }
-
-    /// Inserts rows in parallel (rayon). Safe while other threads search.
-    pub fn insert(&self, rows: &[(&[f32], usize)]) {
-        let batch: Vec<(&[f32], usize)> = rows.to_vec();
-        self.hnsw.parallel_insert_slice(&batch);
-        self.inserted
-            .fetch_add(rows.len() as u64, Ordering::Relaxed);
     }
 
     /// Nodes inserted by this process since the graph was created or loaded.
@@ -82,125 +108,104 @@ impl Graph {
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.hnsw.get_nb_point()
+        self.hnsw.len()
+    }
+
+    /// Bytes of graph structure in memory (vectors excluded: they stay in the file).
+    pub fn memory_bytes(&self) -> usize {
+        self.hnsw.memory_bytes()
     }
 
     /// The `k` nearest rows to `query` (unit vector) with cosine distances. With a
-    /// filter, only admitted rows are returned (the library applies it during the
-    /// traversal, which then cannot stop early: use it only when needed).
+    /// filter, only admitted rows are returned; rejected rows are still walked
+    /// through, so the traversal stays connected.
     pub fn search(
         &self,
+        view: &VectorView,
         query: &[f32],
         k: usize,
         ef: usize,
-        filter: Option<&dyn FilterT>,
+        filter: Option<&RowFilter>,
     ) -> Vec<(u32, f32)> {
-        if self.len() == 0 {
-            return Vec::new();
+        match filter {
+            Some(f) => {
+                let admit = |r: u32| f.admits(r);
+                self.hnsw.search(view, query, k, ef, Some(&admit))
+            }
+            None => self.hnsw.search(view, query, k, ef, None),
         }
-        self.hnsw
-            // ef >= 2 guarantees the library never empties its result heap under a
-            // filter that rejects the entry point (it would then panic).
-            .search_filter(query, k, ef.max(k).max(2), filter)
-            .into_iter()
-            .map(|n| (n.d_id as u32, n.distance))
-            .collect()
     }
 
     /// Saves a new generation into `dir` and makes it current.
     pub fn save(&self, dir: &Path, modality: &str, indexed_rows: u64) -> Result<GraphMeta> {
         let meta_path = meta_path(dir, modality);
-        let previous = read_meta(&meta_path)?;
-        let generation = previous.as_ref().map_or(1, |m| m.generation + 1);
-        let wanted = format!("{modality}.g{generation}");
-        let basename = self
-            .hnsw
-            .file_dump(dir, &wanted)
-            .map_err(|e| Error::Graph {
-                path: dir.join(&wanted),
-                message: e.to_string(),
-            })?;
+        let previous = match read_meta(&meta_path)? {
+            Some(MetaFile::Current(m)) => Some((m.generation, m.basename)),
+            Some(MetaFile::Legacy {
+                generation,
+                basename,
+            }) => Some((generation, basename)),
+            None => None,
+        };
+        let generation = previous.as_ref().map_or(1, |(g, _)| g + 1);
+        let basename = format!("{modality}.g{generation}");
         let graph_file = dir.join(format!("{basename}.hnsw.graph"));
-        let data_file = dir.join(format!("{basename}.hnsw.data"));
-        for f in [&graph_file, &data_file] {
-            fs::File::open(f)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| Error::io(f, e))?;
-        }
+        let bytes = self.hnsw.to_bytes();
+        fs::write(&graph_file, &bytes)
+            .and_then(|_| fs::File::open(&graph_file)?.sync_all())
+            .map_err(|e| Error::io(&graph_file, e))?;
         let meta = GraphMeta {
             generation,
             basename,
             indexed_rows,
             points: self.len() as u64,
-            graph_crc: file_crc(&graph_file)?,
-            data_crc: file_crc(&data_file)?,
+            graph_crc: crc32fast::hash(&bytes),
         };
         write_meta(&meta_path, &meta)?;
-        if let Some(old) = previous {
-            for ext in ["hnsw.graph", "hnsw.data"] {
-                // Best effort: a leftover old generation is harmless, just disk space.
-                let _ = fs::remove_file(dir.join(format!("{}.{ext}", old.basename)));
-            }
+        if let Some((_, old)) = previous {
+            remove_files(dir, &old);
         }
         Ok(meta)
     }
 
-    /// Loads the current generation, verifying checksums first. `Ok(None)` when
-    /// the modality has never been indexed.
-    pub fn load(dir: &Path, modality: &str) -> Result<Option<(Graph, GraphMeta)>> {
+    /// Loads the current generation, verifying its checksum and structure first.
+    /// `Ok(None)` when the modality has never been indexed (or only by a build
+    /// whose graph format this one no longer reads). `dim` is the modality's.
+    pub fn load(dir: &Path, modality: &str, dim: usize) -> Result<Option<(Graph, GraphMeta)>> {
         let meta_path = meta_path(dir, modality);
-        let Some(meta) = read_meta(&meta_path)? else {
-            return Ok(None);
+        let meta = match read_meta(&meta_path)? {
+            None => return Ok(None),
+            Some(MetaFile::Legacy { .. }) => {
+                tracing::warn!(
+                    path = %meta_path.display(),
+                    "graph written by an older build (format {LEGACY_FORMAT_VERSION}); \
+                     searches scan exactly until the next index build replaces it"
+                );
+                return Ok(None);
+            }
+            Some(MetaFile::Current(m)) => m,
         };
         let graph_file = dir.join(format!("{}.hnsw.graph", meta.basename));
-        let data_file = dir.join(format!("{}.hnsw.data", meta.basename));
-        for (file, want) in [(&graph_file, meta.graph_crc), (&data_file, meta.data_crc)] {
-            if !file.exists() {
-                return Err(Error::corrupt(
-                    file,
-                    "graph file named by the meta file is missing",
-                ));
-            }
-            if file_crc(file)? != want {
-                return Err(Error::corrupt(file, "checksum mismatch"));
-            }
+        if !graph_file.exists() {
+            return Err(Error::corrupt(
+                &graph_file,
+                "graph file named by the meta file is missing",
+            ));
         }
-        // The library keeps a borrow of its loader for the graph's lifetime (it may
-        // serve vectors from a mapping it owns). Leaking the small loader gives the
-        // graph a 'static lifetime; it costs a few hundred bytes per open.
-        let loader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(dir, &meta.basename)));
-        // The library asserts on malformed input; checksums make that unlikely, but
-        // a panic must still become an error rather than take the process down.
-        let mut slot = Some(loader);
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // Taking the 'static borrow out of the Option (rather than reborrowing a
-            // captured variable) lets the loaded graph keep it.
-            slot.take()
-                .expect("loader is used once")
-                .load_hnsw::<f32, CosineDistance>()
-        }));
-        let hnsw = match loaded {
-            Ok(Ok(h)) => h,
-            Ok(Err(e)) => {
-                return Err(Error::Graph {
-                    path: graph_file,
-                    message: e.to_string(),
-                })
-            }
-            Err(_) => {
-                return Err(Error::corrupt(
-                    &graph_file,
-                    "the HNSW library rejected the file",
-                ))
-            }
-        };
-        if hnsw.get_nb_point() as u64 != meta.points {
+        let bytes = fs::read(&graph_file).map_err(|e| Error::io(&graph_file, e))?;
+        if crc32fast::hash(&bytes) != meta.graph_crc {
+            return Err(Error::corrupt(&graph_file, "checksum mismatch"));
+        }
+        let hnsw = Hnsw::from_bytes(&bytes, dim).map_err(|e| Error::corrupt(&graph_file, e))?;
+        if hnsw.len() as u64 != meta.points || (hnsw.rows() as u64) > meta.indexed_rows {
             return Err(Error::corrupt(
                 &graph_file,
                 format!(
-                    "holds {} nodes, meta says {}",
-                    hnsw.get_nb_point(),
-                    meta.points
+                    "holds {} nodes over {} rows, meta says {} nodes over {} rows",
+                    hnsw.len(),
+                    hnsw.rows(),
+                    meta.points,
+                    meta.indexed_rows
                 ),
             ));
         }
@@ -214,18 +219,25 @@ impl Graph {
     }
 }
 
+/// Removes a generation's files (best effort: leftovers are only disk space).
+/// `.hnsw.data` is what format-1 (`hnsw_rs`) generations also wrote.
+fn remove_files(dir: &Path, basename: &str) {
+    for ext in ["hnsw.graph", "hnsw.data"] {
+        let _ = fs::remove_file(dir.join(format!("{basename}.{ext}")));
+    }
+}
+
 /// Removes a modality's graph (meta file first, so an interruption leaves no
 /// meta pointing at missing files).
 pub(crate) fn remove(dir: &Path, modality: &str) -> Result<()> {
     let meta_path = meta_path(dir, modality);
-    let Some(meta) = read_meta(&meta_path)? else {
-        return Ok(());
+    let basename = match read_meta(&meta_path)? {
+        None => return Ok(()),
+        Some(MetaFile::Current(m)) => m.basename,
+        Some(MetaFile::Legacy { basename, .. }) => basename,
     };
     fs::remove_file(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-    for ext in ["hnsw.graph", "hnsw.data"] {
-        // Best effort: leftovers are only disk space.
-        let _ = fs::remove_file(dir.join(format!("{}.{ext}", meta.basename)));
-    }
+    remove_files(dir, &basename);
     Ok(())
 }
 
@@ -234,21 +246,7 @@ pub(crate) fn meta_path(dir: &Path, modality: &str) -> PathBuf {
     dir.join(format!("{modality}.graph.meta"))
 }
 
-fn file_crc(path: &Path) -> Result<u32> {
-    let mut f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize())
-}
-
-fn read_meta(path: &Path) -> Result<Option<GraphMeta>> {
+fn read_meta(path: &Path) -> Result<Option<MetaFile>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -265,15 +263,23 @@ fn read_meta(path: &Path) -> Result<Option<GraphMeta>> {
         return Err(Error::corrupt(path, "checksum mismatch"));
     }
     let version = u32::from_le_bytes(body[8..12].try_into().unwrap());
-    if version != GRAPH_FORMAT_VERSION {
-        return Err(Error::corrupt(
+    match version {
+        GRAPH_FORMAT_VERSION => crate::codec::decode(&body[12..])
+            .map(|m| Some(MetaFile::Current(m)))
+            .map_err(|e| Error::corrupt(path, e)),
+        LEGACY_FORMAT_VERSION => crate::codec::decode::<LegacyMeta>(&body[12..])
+            .map(|m| {
+                Some(MetaFile::Legacy {
+                    generation: m.generation,
+                    basename: m.basename,
+                })
+            })
+            .map_err(|e| Error::corrupt(path, e)),
+        _ => Err(Error::corrupt(
             path,
             format!("graph format version {version}, this build reads {GRAPH_FORMAT_VERSION}"),
-        ));
+        )),
     }
-    crate::codec::decode(&body[12..])
-        .map(Some)
-        .map_err(|e| Error::corrupt(path, e))
 }
 
 fn write_meta(path: &Path, meta: &GraphMeta) -> Result<()> {

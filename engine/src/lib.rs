@@ -22,6 +22,7 @@ mod distance;
 mod error;
 mod filter;
 mod graph;
+mod hnsw;
 mod search;
 mod sky;
 mod storage;

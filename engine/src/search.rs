@@ -5,7 +5,6 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use hnsw_rs::prelude::FilterT;
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 
@@ -102,11 +101,5 @@ impl RowFilter<'_> {
                 .filter(|r| !self.deny.contains(*r))
                 .collect(),
         }
-    }
-}
-
-impl FilterT for RowFilter<'_> {
-    fn hnsw_filter(&self, id: &usize) -> bool {
-        u32::try_from(*id).is_ok_and(|r| self.admits(r))
     }
 }

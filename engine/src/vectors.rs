@@ -45,6 +45,11 @@ impl VectorView {
         unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), self.dim) }
     }
 
+    /// Components per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Number of rows the mapping covers (committed or not).
     pub fn mapped_rows(&self) -> usize {
         (self.map.len().saturating_sub(HEADER_LEN as usize)) / (self.dim * 4)

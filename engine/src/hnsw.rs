@@ -1,0 +1,626 @@
+//! The engine's own HNSW graph (Malkov & Yashunin), laid out for the vector file.
+//!
+//! Node ids *are* vector-file row numbers, so a node's vector is read straight from
+//! the memory-mapped file (one contiguous array) instead of per-point allocations,
+//! and results need no id translation. Rows that are not in the graph (tombstoned at
+//! build time) are marked [`ABSENT`]. Layer-0 neighbour lists live in one flat array
+//! of `m0 + 1` words per node (a count, then ids); the few nodes on upper layers keep
+//! theirs in a second flat array addressed by a per-node offset.
+//!
+//! Building is parallel (rayon): lists are atomics written under a per-node lock and
+//! read without one — a reader may see a list mid-update, but every word it reads is
+//! a valid node id, which is all the traversal needs. Levels are drawn from a hash
+//! of the row, so the layer structure does not depend on thread timing.
+//!
+//! Searching reuses a per-thread, epoch-stamped visited array (no clearing, no
+//! hashing), prefetches the next neighbours' vectors before scoring them, and
+//! applies row filters inside the traversal: rejected nodes are still walked through
+//! but never enter the result list, so filtered searches stop as early as
+//! unfiltered ones once enough admitted rows are found.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+use crate::distance::{cosine_distance, prefetch};
+use crate::vectors::VectorView;
+
+/// Level of a row that is not in the graph.
+pub(crate) const ABSENT: u8 = u8::MAX;
+/// Highest layer a node may reach (2^-16-rare at M = 16; keeps levels in a byte).
+const MAX_LEVEL: u8 = 15;
+/// Seed of the level hash (any constant; fixed so builds are reproducible).
+const LEVEL_SEED: u64 = 0x5EED_A57E_0C1B_0001;
+/// File magic and format version of a serialised graph.
+const MAGIC: &[u8; 8] = b"ASTROHNS";
+const FILE_VERSION: u32 = 1;
+
+/// A candidate: cosine distance to the query and node id. Ordered by distance
+/// (ties by id, so the order is total and deterministic).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Cand {
+    d: f32,
+    node: u32,
+}
+
+impl Eq for Cand {}
+impl PartialOrd for Cand {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Cand {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.d
+            .total_cmp(&other.d)
+            .then_with(|| self.node.cmp(&other.node))
+    }
+}
+
+/// Min-heap wrapper (nearest first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Near(Cand);
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.cmp(&self.0)
+    }
+}
+
+/// Per-thread visited marks: `marks[node] == epoch` means visited in the current
+/// traversal. Bumping the epoch forgets everything in O(1).
+struct Visited {
+    marks: Vec<u16>,
+    epoch: u16,
+}
+
+impl Visited {
+    fn reset(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `node`; true when it was not yet visited.
+    #[inline]
+    fn insert(&mut self, node: u32) -> bool {
+        let m = &mut self.marks[node as usize];
+        if *m == self.epoch {
+            false
+        } else {
+            *m = self.epoch;
+            true
+        }
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+/// The graph's entry point: the node with the highest level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Entry {
+    node: u32,
+    level: u8,
+}
+
+/// An HNSW graph over rows `[0, rows())` of one vector file.
+pub(crate) struct Hnsw {
+    /// Neighbours per node on upper layers.
+    m: usize,
+    /// Neighbours per node on layer 0 (2·m, as in the paper).
+    m0: usize,
+    ef_construction: usize,
+    dim: usize,
+    /// Level of each row, or [`ABSENT`].
+    levels: Vec<u8>,
+    /// Layer-0 lists: `m0 + 1` words per row (count, then ids).
+    links0: Vec<AtomicU32>,
+    /// Start of each row's upper-layer block in `upper` (`level · (m + 1)` words).
+    upper_start: Vec<usize>,
+    upper: Vec<AtomicU32>,
+    /// Writers of a node's lists hold its lock (readers do not).
+    locks: Vec<Mutex<()>>,
+    entry: RwLock<Option<Entry>>,
+    points: AtomicUsize,
+}
+
+fn level_of(row: u32, m: usize) -> u8 {
+    // splitmix64 of the row: a uniform u in (0, 1], level = floor(-ln(u) / ln(m)).
+    let mut z = (row as u64)
+        .wrapping_add(LEVEL_SEED)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+    let level = (-u.ln() / (m as f64).ln()).floor();
+    level.min(MAX_LEVEL as f64) as u8
+}
+
+impl Hnsw {
+    /// Number of rows the graph spans (present or not).
+    pub fn rows(&self) -> usize {
+        self.levels.len()
+    }
+
+    /// Number of nodes in the graph.
+    pub fn len(&self) -> usize {
+        self.points.load(Relaxed)
+    }
+
+    /// Bytes of graph structure held in memory (lists, levels, offsets, locks).
+    pub fn memory_bytes(&self) -> usize {
+        self.levels.len() * (1 + std::mem::size_of::<usize>() + std::mem::size_of::<Mutex<()>>())
+            + (self.links0.len() + self.upper.len()) * 4
+    }
+
+    /// An empty graph spanning `rows` rows, or a copy of `base` extended to `rows`
+    /// rows, ready for [`Hnsw::insert`] of `new_rows` (rows past `base`'s span).
+    pub fn extend(
+        base: Option<&Hnsw>,
+        m: usize,
+        ef_construction: usize,
+        dim: usize,
+        rows: usize,
+        new_rows: &[u32],
+    ) -> Hnsw {
+        let m0 = 2 * m;
+        let (mut levels, old_rows) = match base {
+            Some(b) => (b.levels.clone(), b.rows()),
+            None => (Vec::new(), 0),
+        };
+        levels.resize(rows.max(old_rows), ABSENT);
+        for &r in new_rows {
+            levels[r as usize] = level_of(r, m);
+        }
+        let mut upper_start = Vec::with_capacity(levels.len());
+        let mut total = 0usize;
+        for &l in &levels {
+            upper_start.push(total);
+            if l != ABSENT {
+                total += l as usize * (m + 1);
+            }
+        }
+        let mut links0: Vec<AtomicU32> = Vec::with_capacity(levels.len() * (m0 + 1));
+        let mut upper: Vec<AtomicU32> = Vec::with_capacity(total);
+        if let Some(b) = base {
+            links0.extend(b.links0.iter().map(|a| AtomicU32::new(a.load(Relaxed))));
+            upper.extend(b.upper.iter().map(|a| AtomicU32::new(a.load(Relaxed))));
+        }
+        links0.resize_with(levels.len() * (m0 + 1), || AtomicU32::new(0));
+        upper.resize_with(total, || AtomicU32::new(0));
+        let locks = (0..levels.len()).map(|_| Mutex::new(())).collect();
+        Hnsw {
+            m,
+            m0,
+            ef_construction,
+            dim,
+            levels,
+            links0,
+            upper_start,
+            upper,
+            locks,
+            entry: RwLock::new(base.and_then(|b| *b.entry.read())),
+            points: AtomicUsize::new(base.map_or(0, |b| b.len())),
+        }
+    }
+
+    /// The list (count word, then `cap` ids) of `node` on `layer`.
+    #[inline]
+    fn list(&self, node: u32, layer: u8) -> &[AtomicU32] {
+        if layer == 0 {
+            let s = node as usize * (self.m0 + 1);
+            &self.links0[s..s + self.m0 + 1]
+        } else {
+            let s = self.upper_start[node as usize] + (layer as usize - 1) * (self.m + 1);
+            &self.upper[s..s + self.m + 1]
+        }
+    }
+
+    /// Copies the neighbours of `node` on `layer` into `out` (cleared first).
+    #[inline]
+    fn neighbours(&self, node: u32, layer: u8, out: &mut Vec<u32>) {
+        let list = self.list(node, layer);
+        let cap = list.len() - 1;
+        let n = (list[0].load(Relaxed) as usize).min(cap);
+        out.clear();
+        out.extend(list[1..=n].iter().map(|a| a.load(Relaxed)));
+    }
+
+    fn set_list(&self, node: u32, layer: u8, ids: &[Cand]) {
+        let list = self.list(node, layer);
+        for (slot, c) in list[1..].iter().zip(ids) {
+            slot.store(c.node, Relaxed);
+        }
+        list[0].store(ids.len() as u32, Relaxed);
+    }
+
+    /// Inserts `rows` (each marked present by [`Hnsw::extend`]) in parallel.
+    pub fn insert(&self, view: &VectorView, rows: &[u32]) {
+        let mut rest = rows;
+        if self.entry.read().is_none() {
+            let Some((&first, tail)) = rows.split_first() else {
+                return;
+            };
+            *self.entry.write() = Some(Entry {
+                node: first,
+                level: self.levels[first as usize],
+            });
+            self.points.fetch_add(1, Relaxed);
+            rest = tail;
+        }
+        rest.par_iter().for_each(|&r| self.insert_one(view, r));
+    }
+
+    fn insert_one(&self, view: &VectorView, row: u32) {
+        let level = self.levels[row as usize];
+        let q = view.row(row);
+        let entry = self
+            .entry
+            .read()
+            .expect("the first node is inserted serially");
+        let mut cur = Cand {
+            d: cosine_distance(q, view.row(entry.node)),
+            node: entry.node,
+        };
+        let mut scratch = Vec::with_capacity(self.m0);
+        for layer in (level.saturating_add(1)..=entry.level).rev() {
+            cur = self.greedy(view, q, cur, layer, &mut scratch);
+        }
+        let mut eps = vec![cur];
+        for layer in (0..=level.min(entry.level)).rev() {
+            let mut found = self.search_layer(view, q, &eps, self.ef_construction, layer, None);
+            found.retain(|c| c.node != row);
+            let chosen = self.select(view, &found, self.m);
+            {
+                let _g = self.locks[row as usize].lock();
+                self.set_list(row, layer, &chosen);
+            }
+            for c in &chosen {
+                self.link_back(view, c.node, Cand { d: c.d, node: row }, layer);
+            }
+            if !found.is_empty() {
+                eps = found;
+            }
+        }
+        self.points.fetch_add(1, Relaxed);
+        if level > entry.level {
+            let mut e = self.entry.write();
+            if e.is_none_or(|e| level > e.level) {
+                *e = Some(Entry { node: row, level });
+            }
+        }
+    }
+
+    /// Adds `new` to `node`'s list on `layer`, pruning with the heuristic when full.
+    fn link_back(&self, view: &VectorView, node: u32, new: Cand, layer: u8) {
+        let _g = self.locks[node as usize].lock();
+        let list = self.list(node, layer);
+        let cap = list.len() - 1;
+        let n = (list[0].load(Relaxed) as usize).min(cap);
+        if list[1..=n].iter().any(|a| a.load(Relaxed) == new.node) {
+            return;
+        }
+        if n < cap {
+            list[1 + n].store(new.node, Relaxed);
+            list[0].store(n as u32 + 1, Relaxed);
+            return;
+        }
+        let v = view.row(node);
+        let mut cands: Vec<Cand> = list[1..=n]
+            .iter()
+            .map(|a| {
+                let id = a.load(Relaxed);
+                Cand {
+                    d: cosine_distance(v, view.row(id)),
+                    node: id,
+                }
+            })
+            .collect();
+        cands.push(new);
+        cands.sort_unstable();
+        let chosen = self.select(view, &cands, cap);
+        self.set_list(node, layer, &chosen);
+    }
+
+    /// The neighbour-selection heuristic (paper, algorithm 4, without extension):
+    /// walking candidates nearest first, keep one only if it is closer to the base
+    /// than to every neighbour kept so far. `sorted` is ascending by distance.
+    fn select(&self, view: &VectorView, sorted: &[Cand], m: usize) -> Vec<Cand> {
+        if sorted.len() <= m {
+            return sorted.to_vec();
+        }
+        let mut kept: Vec<Cand> = Vec::with_capacity(m);
+        for &c in sorted {
+            if kept.len() >= m {
+                break;
+            }
+            let vc = view.row(c.node);
+            if kept
+                .iter()
+                .all(|k| cosine_distance(vc, view.row(k.node)) >= c.d)
+            {
+                kept.push(c);
+            }
+        }
+        kept
+    }
+
+    /// Greedy walk on an upper layer: move to the nearest neighbour until none is nearer.
+    fn greedy(
+        &self,
+        view: &VectorView,
+        q: &[f32],
+        mut cur: Cand,
+        layer: u8,
+        scratch: &mut Vec<u32>,
+    ) -> Cand {
+        loop {
+            let mut moved = false;
+            self.neighbours(cur.node, layer, scratch);
+            for &nb in scratch.iter() {
+                prefetch(view.row(nb).as_ptr(), 2);
+            }
+            for &nb in scratch.iter() {
+                let d = cosine_distance(q, view.row(nb));
+                if d < cur.d {
+                    cur = Cand { d, node: nb };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// Best-first search of one layer from `eps`; returns up to `ef` admitted nodes,
+    /// nearest first. Nodes the filter rejects are traversed but never returned.
+    fn search_layer(
+        &self,
+        view: &VectorView,
+        q: &[f32],
+        eps: &[Cand],
+        ef: usize,
+        layer: u8,
+        admit: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<Cand> {
+        VISITED.with(|cell| {
+            let mut visited = cell.borrow_mut();
+            visited.reset(self.rows());
+            let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
+            let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+            for &e in eps {
+                if visited.insert(e.node) {
+                    candidates.push(Near(e));
+                    if admit.is_none_or(|f| f(e.node)) {
+                        results.push(e);
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+            while let Some(Near(c)) = candidates.pop() {
+                if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
+                    break;
+                }
+                let list = self.list(c.node, layer);
+                let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
+                fresh.clear();
+                for a in &list[1..=n] {
+                    let nb = a.load(Relaxed);
+                    if visited.insert(nb) {
+                        fresh.push(nb);
+                    }
+                }
+                // Start loading every new neighbour's vector before scoring the first.
+                for &nb in &fresh {
+                    prefetch(view.row(nb).as_ptr(), 2);
+                }
+                for (i, &nb) in fresh.iter().enumerate() {
+                    if let Some(&next) = fresh.get(i + 1) {
+                        prefetch(view.row(next).as_ptr().wrapping_add(32), 6);
+                    }
+                    let d = cosine_distance(q, view.row(nb));
+                    let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
+                    if results.len() < ef || d < worst {
+                        let cand = Cand { d, node: nb };
+                        candidates.push(Near(cand));
+                        if admit.is_none_or(|f| f(nb)) {
+                            results.push(cand);
+                            if results.len() > ef {
+                                results.pop();
+                            }
+                        }
+                    }
+                }
+            }
+            results.into_sorted_vec()
+        })
+    }
+
+    /// The `k` nearest admitted rows to `q` (unit vector) as `(row, cosine
+    /// distance)`, nearest first, exploring `ef` (≥ k) candidates on layer 0.
+    pub fn search(
+        &self,
+        view: &VectorView,
+        q: &[f32],
+        k: usize,
+        ef: usize,
+        admit: Option<&dyn Fn(u32) -> bool>,
+    ) -> Vec<(u32, f32)> {
+        let Some(entry) = *self.entry.read() else {
+            return Vec::new();
+        };
+        let mut cur = Cand {
+            d: cosine_distance(q, view.row(entry.node)),
+            node: entry.node,
+        };
+        let mut scratch = Vec::with_capacity(self.m0);
+        for layer in (1..=entry.level).rev() {
+            cur = self.greedy(view, q, cur, layer, &mut scratch);
+        }
+        let mut found = self.search_layer(view, q, &[cur], ef.max(k), 0, admit);
+        found.truncate(k);
+        found.into_iter().map(|c| (c.node, c.d)).collect()
+    }
+
+    /// Serialises the graph (little-endian; see [`Hnsw::from_bytes`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b =
+            Vec::with_capacity(64 + self.levels.len() + 4 * (self.links0.len() + self.upper.len()));
+        b.extend_from_slice(MAGIC);
+        b.extend_from_slice(&FILE_VERSION.to_le_bytes());
+        for v in [self.dim, self.m, self.ef_construction] {
+            b.extend_from_slice(&(v as u32).to_le_bytes());
+        }
+        b.extend_from_slice(&(self.levels.len() as u64).to_le_bytes());
+        b.extend_from_slice(&(self.len() as u64).to_le_bytes());
+        let entry = *self.entry.read();
+        b.extend_from_slice(&entry.map_or(u32::MAX, |e| e.node).to_le_bytes());
+        b.push(entry.map_or(ABSENT, |e| e.level));
+        b.extend_from_slice(&self.levels);
+        for a in self.links0.iter().chain(&self.upper) {
+            b.extend_from_slice(&a.load(Relaxed).to_le_bytes());
+        }
+        b
+    }
+
+    /// Parses a serialised graph and checks its structure (every id in range and
+    /// present at the layer it is linked on), so a damaged file is an error, never
+    /// a panic or an out-of-bounds read later. `dim` is the vector file's dimension.
+    pub fn from_bytes(bytes: &[u8], dim: usize) -> Result<Hnsw, String> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(8)? != MAGIC {
+            return Err("not an astrovec graph file (bad magic)".into());
+        }
+        let version = r.u32()?;
+        if version != FILE_VERSION {
+            return Err(format!(
+                "graph file version {version}, this build reads {FILE_VERSION}"
+            ));
+        }
+        let (file_dim, m, ef_construction) =
+            (r.u32()? as usize, r.u32()? as usize, r.u32()? as usize);
+        if file_dim != dim {
+            return Err(format!(
+                "graph built on {file_dim}-d vectors, the file holds {dim}-d"
+            ));
+        }
+        if !(2..=1024).contains(&m) {
+            return Err(format!("implausible M = {m}"));
+        }
+        let rows = usize::try_from(r.u64()?).map_err(|_| "row count overflow")?;
+        let points = r.u64()? as usize;
+        let entry_node = r.u32()?;
+        let entry_level = r.take(1)?[0];
+        let levels = r.take(rows)?.to_vec();
+        let base = Hnsw::extend(None, m, ef_construction, dim, 0, &[]);
+        let mut g = Hnsw { levels, ..base };
+        let mut total = 0usize;
+        g.upper_start = Vec::with_capacity(rows);
+        for &l in &g.levels {
+            g.upper_start.push(total);
+            if l != ABSENT {
+                if l > MAX_LEVEL {
+                    return Err(format!("node level {l} exceeds {MAX_LEVEL}"));
+                }
+                total += l as usize * (m + 1);
+            }
+        }
+        let words0 = rows.checked_mul(g.m0 + 1).ok_or("size overflow")?;
+        if r.remaining() != (words0 + total) * 4 {
+            return Err(format!(
+                "{} bytes of lists, the header implies {}",
+                r.remaining(),
+                (words0 + total) * 4
+            ));
+        }
+        g.links0 = (0..words0)
+            .map(|_| r.u32().map(AtomicU32::new))
+            .collect::<Result<_, _>>()?;
+        g.upper = (0..total)
+            .map(|_| r.u32().map(AtomicU32::new))
+            .collect::<Result<_, _>>()?;
+        g.locks = (0..rows).map(|_| Mutex::new(())).collect();
+        let present = g.levels.iter().filter(|l| **l != ABSENT).count();
+        if present != points {
+            return Err(format!("{present} nodes present, header says {points}"));
+        }
+        if points > 0 {
+            let ok = (entry_node as usize) < rows && g.levels[entry_node as usize] == entry_level;
+            if !ok {
+                return Err("entry point is not a node of its level".into());
+            }
+            *g.entry.get_mut() = Some(Entry {
+                node: entry_node,
+                level: entry_level,
+            });
+        }
+        g.points = AtomicUsize::new(points);
+        for node in 0..rows as u32 {
+            let level = g.levels[node as usize];
+            if level == ABSENT {
+                continue;
+            }
+            for layer in 0..=level {
+                let list = g.list(node, layer);
+                let n = list[0].load(Relaxed) as usize;
+                if n > list.len() - 1 {
+                    return Err(format!(
+                        "node {node} layer {layer}: {n} neighbours, at most {}",
+                        list.len() - 1
+                    ));
+                }
+                for a in &list[1..=n] {
+                    let nb = a.load(Relaxed) as usize;
+                    if nb >= rows || g.levels[nb] == ABSENT || g.levels[nb] < layer {
+                        return Err(format!("node {node} layer {layer}: bad neighbour {nb}"));
+                    }
+                }
+            }
+        }
+        Ok(g)
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
+        let end = end.ok_or_else(|| format!("truncated at byte {}", self.at))?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+}
