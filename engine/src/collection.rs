@@ -44,6 +44,13 @@ pub const MAX_K: usize = 10_000;
 pub const MAX_BLOB_BYTES: usize = 4 << 20;
 /// Below this many candidate rows the automatic strategy scans exactly.
 const EXACT_ROWS: u64 = 4096;
+/// With a catalog filter, the automatic strategy scans up to this many candidate
+/// rows exactly (recall 1, and about as fast as the filtered graph search there).
+const FILTER_EXACT_ROWS: u64 = 8192;
+/// Filters keeping less than 1 / this of the indexed rows are scanned exactly: the
+/// filtered traversal steps two hops over rejected rows, and below ~5% the
+/// admitted rows are too sparse for that to stay connected.
+const FILTER_GRAPH_MIN_FRACTION_INV: u64 = 20;
 
 /// An object to insert or replace.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -897,13 +904,15 @@ impl Collection {
         let use_graph = match params.strategy {
             Strategy::Exact => false,
             Strategy::Hnsw => graph.is_some(),
-            // The library's filtered traversal cannot stop early and costs about as
-            // much as scanning every row, so a filter keeping under 30% of the rows
-            // is answered by scanning just those rows exactly.
+            // Narrow filters (few candidate rows, or under 5% of the indexed rows)
+            // are answered by scanning just those rows exactly; broader ones by the
+            // filtered graph traversal.
             Strategy::Auto => {
                 graph.is_some()
                     && candidates > EXACT_ROWS
-                    && (allowed_rows.is_none() || candidates * 10 >= st.indexed[m] as u64 * 3)
+                    && (allowed_rows.is_none()
+                        || (candidates > FILTER_EXACT_ROWS
+                            && candidates * FILTER_GRAPH_MIN_FRACTION_INV >= st.indexed[m] as u64))
             }
         };
         let k = params.k;
@@ -924,13 +933,13 @@ impl Collection {
                     .map(|(r, d)| (r, 1.0 - d))
                     .collect()
             };
-            // Unfiltered traversals stop early and are much faster than filtered
-            // ones. Without a catalog filter (or, in Auto mode, with a broad one),
-            // ask for enough extra results to absorb rows the filter rejects, and
-            // fall back to the filtered traversal if they were not enough.
+            // Without a catalog filter (or, in Auto mode, with one keeping at least
+            // 30% of the rows) an unfiltered traversal asks for enough extra results
+            // to absorb the rows the filter rejects (and tombstones), falling back
+            // to the filtered traversal if they were not enough.
             let oversample = match (&allowed_rows, params.strategy) {
                 (None, _) => Some(1.0),
-                (Some(a), Strategy::Auto) => {
+                (Some(a), Strategy::Auto) if a.len() * 10 >= st.indexed[m] as u64 * 3 => {
                     Some((2.0 * st.indexed[m] as f64 / a.len().max(1) as f64).min(8.0))
                 }
                 (Some(_), _) => None,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::HnswConfig;
 use crate::error::{Error, Result};
-use crate::hnsw::Hnsw;
+use crate::hnsw::{Bits, Hnsw};
 use crate::search::RowFilter;
 use crate::vectors::VectorView;
 
@@ -117,8 +117,8 @@ impl Graph {
     }
 
     /// The `k` nearest rows to `query` (unit vector) with cosine distances. With a
-    /// filter, only admitted rows are returned; rejected rows are still walked
-    /// through, so the traversal stays connected.
+    /// filter, only admitted rows are scored and returned (the traversal steps over
+    /// rejected rows to their neighbours).
     pub fn search(
         &self,
         view: &VectorView,
@@ -129,8 +129,8 @@ impl Graph {
     ) -> Vec<(u32, f32)> {
         match filter {
             Some(f) => {
-                let admit = |r: u32| f.admits(r);
-                self.hnsw.search(view, query, k, ef, Some(&admit))
+                let bits = Bits::new(f.limit.min(self.hnsw.rows() as u32), f.allowed, f.deny);
+                self.hnsw.search(view, query, k, ef, Some(&bits))
             }
             None => self.hnsw.search(view, query, k, ef, None),
         }

@@ -14,9 +14,10 @@
 //!
 //! Searching reuses a per-thread, epoch-stamped visited array (no clearing, no
 //! hashing), prefetches the next neighbours' vectors before scoring them, and
-//! applies row filters inside the traversal: rejected nodes are still walked through
-//! but never enter the result list, so filtered searches stop as early as
-//! unfiltered ones once enough admitted rows are found.
+//! applies row filters inside the traversal as a dense bit set: rejected nodes are
+//! never scored, the search steps over them to their neighbours (two hops), so a
+//! filtered search stops as early as an unfiltered one once enough admitted rows
+//! are found.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -38,6 +39,9 @@ const LEVEL_SEED: u64 = 0x5EED_A57E_0C1B_0001;
 /// File magic and format version of a serialised graph.
 const MAGIC: &[u8; 8] = b"ASTROHNS";
 const FILE_VERSION: u32 = 1;
+/// Filtered searches step two hops over rejected rows when at least 1 / this of
+/// the rows is admitted (below that, the admitted rows fall apart into islands).
+const TWO_HOP_MIN_FRACTION_INV: usize = 20;
 
 /// A candidate: cosine distance to the query and node id. Ordered by distance
 /// (ties by id, so the order is total and deterministic).
@@ -104,6 +108,56 @@ impl Visited {
             *m = self.epoch;
             true
         }
+    }
+}
+
+/// A dense bit set over rows: the filter as the traversal checks it (one load and
+/// a mask per row, where a compressed bitmap would search its containers).
+pub(crate) struct Bits {
+    words: Vec<u64>,
+}
+
+impl Bits {
+    /// Rows below `rows` that are in `allowed` (all rows when `None`) and not in `deny`.
+    pub fn new(
+        rows: u32,
+        allowed: Option<&roaring::RoaringBitmap>,
+        deny: &roaring::RoaringBitmap,
+    ) -> Bits {
+        let n = rows as usize;
+        let mut words = match allowed {
+            None => {
+                let mut w = vec![u64::MAX; n.div_ceil(64)];
+                if n % 64 != 0 {
+                    *w.last_mut().unwrap() = (1u64 << (n % 64)) - 1;
+                }
+                w
+            }
+            Some(a) => {
+                let mut w = vec![0u64; n.div_ceil(64)];
+                for r in a.range(..rows) {
+                    w[r as usize / 64] |= 1 << (r % 64);
+                }
+                w
+            }
+        };
+        for r in deny.range(..rows) {
+            words[r as usize / 64] &= !(1 << (r % 64));
+        }
+        Bits { words }
+    }
+
+    /// Number of rows in the set.
+    pub fn count(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// True when `row` is in the set.
+    #[inline]
+    pub fn contains(&self, row: u32) -> bool {
+        self.words
+            .get(row as usize / 64)
+            .is_some_and(|w| w & (1 << (row % 64)) != 0)
     }
 }
 
@@ -284,7 +338,7 @@ impl Hnsw {
         }
         let mut eps = vec![cur];
         for layer in (0..=level.min(entry.level)).rev() {
-            let mut found = self.search_layer(view, q, &eps, self.ef_construction, layer, None);
+            let mut found = self.search_layer(view, q, &eps, self.ef_construction, layer);
             found.retain(|c| c.node != row);
             let chosen = self.select(view, &found, self.m);
             {
@@ -389,8 +443,8 @@ impl Hnsw {
         }
     }
 
-    /// Best-first search of one layer from `eps`; returns up to `ef` admitted nodes,
-    /// nearest first. Nodes the filter rejects are traversed but never returned.
+    /// Best-first search of one layer from `eps`; returns up to `ef` nodes, nearest
+    /// first.
     fn search_layer(
         &self,
         view: &VectorView,
@@ -398,7 +452,6 @@ impl Hnsw {
         eps: &[Cand],
         ef: usize,
         layer: u8,
-        admit: Option<&dyn Fn(u32) -> bool>,
     ) -> Vec<Cand> {
         VISITED.with(|cell| {
             let mut visited = cell.borrow_mut();
@@ -408,11 +461,9 @@ impl Hnsw {
             for &e in eps {
                 if visited.insert(e.node) {
                     candidates.push(Near(e));
-                    if admit.is_none_or(|f| f(e.node)) {
-                        results.push(e);
-                        if results.len() > ef {
-                            results.pop();
-                        }
+                    results.push(e);
+                    if results.len() > ef {
+                        results.pop();
                     }
                 }
             }
@@ -443,7 +494,87 @@ impl Hnsw {
                     if results.len() < ef || d < worst {
                         let cand = Cand { d, node: nb };
                         candidates.push(Near(cand));
-                        if admit.is_none_or(|f| f(nb)) {
+                        results.push(cand);
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+            results.into_sorted_vec()
+        })
+    }
+
+    /// Layer-0 search that returns only rows in `admit`. With `two_hop`, rejected
+    /// neighbours are never scored; their own neighbours are looked at instead (as
+    /// in ACORN), so the admitted rows form a connected graph and the search stops
+    /// as early as an unfiltered one; until `ef` admitted rows are found, rejected
+    /// rows are walked through as well. Two hops need the admitted rows not to be
+    /// too sparse; otherwise rejected rows are always scored and walked through
+    /// like any other, only kept out of the results.
+    fn search_layer0_filtered(
+        &self,
+        view: &VectorView,
+        q: &[f32],
+        ep: Cand,
+        ef: usize,
+        admit: &Bits,
+        two_hop: bool,
+    ) -> Vec<Cand> {
+        VISITED.with(|cell| {
+            let mut visited = cell.borrow_mut();
+            visited.reset(self.rows());
+            let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
+            let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+            visited.insert(ep.node);
+            candidates.push(Near(ep));
+            if admit.contains(ep.node) {
+                results.push(ep);
+            }
+            let mut fresh: Vec<u32> = Vec::with_capacity(4 * self.m0);
+            let mut hop: Vec<u32> = Vec::with_capacity(self.m0);
+            while let Some(Near(c)) = candidates.pop() {
+                if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
+                    break;
+                }
+                fresh.clear();
+                self.neighbours(c.node, 0, &mut hop);
+                for &nb in &hop {
+                    if !two_hop || admit.contains(nb) {
+                        if visited.insert(nb) {
+                            fresh.push(nb);
+                        }
+                        continue;
+                    }
+                    // A rejected neighbour: step over it to its admitted neighbours.
+                    if !visited.insert(nb) {
+                        continue;
+                    }
+                    // Until `ef` admitted rows are found, also walk through it: when
+                    // the filter correlates with the vectors (redshift cuts do), the
+                    // query's neighbourhood may hold no admitted row within two hops.
+                    if results.len() < ef {
+                        fresh.push(nb);
+                    }
+                    let list = self.list(nb, 0);
+                    let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
+                    for a in &list[1..=n] {
+                        let nb2 = a.load(Relaxed);
+                        if admit.contains(nb2) && visited.insert(nb2) {
+                            fresh.push(nb2);
+                        }
+                    }
+                }
+                for &nb in &fresh {
+                    prefetch(view.row(nb).as_ptr(), 2);
+                }
+                for &nb in &fresh {
+                    let d = cosine_distance(q, view.row(nb));
+                    let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
+                    if results.len() < ef || d < worst {
+                        let cand = Cand { d, node: nb };
+                        candidates.push(Near(cand));
+                        if admit.contains(nb) {
                             results.push(cand);
                             if results.len() > ef {
                                 results.pop();
@@ -456,15 +587,16 @@ impl Hnsw {
         })
     }
 
-    /// The `k` nearest admitted rows to `q` (unit vector) as `(row, cosine
-    /// distance)`, nearest first, exploring `ef` (≥ k) candidates on layer 0.
+    /// The `k` nearest rows to `q` (unit vector) as `(row, cosine distance)`,
+    /// nearest first, exploring `ef` (≥ k) candidates on layer 0; with `admit`,
+    /// only rows it contains.
     pub fn search(
         &self,
         view: &VectorView,
         q: &[f32],
         k: usize,
         ef: usize,
-        admit: Option<&dyn Fn(u32) -> bool>,
+        admit: Option<&Bits>,
     ) -> Vec<(u32, f32)> {
         let Some(entry) = *self.entry.read() else {
             return Vec::new();
@@ -477,7 +609,14 @@ impl Hnsw {
         for layer in (1..=entry.level).rev() {
             cur = self.greedy(view, q, cur, layer, &mut scratch);
         }
-        let mut found = self.search_layer(view, q, &[cur], ef.max(k), 0, admit);
+        let mut found = match admit {
+            Some(bits) => {
+                // Two hops keep the admitted rows connected down to ~5% of the graph.
+                let two_hop = bits.count() * TWO_HOP_MIN_FRACTION_INV >= self.rows();
+                self.search_layer0_filtered(view, q, cur, ef.max(k), bits, two_hop)
+            }
+            None => self.search_layer(view, q, &[cur], ef.max(k), 0),
+        };
         found.truncate(k);
         found.into_iter().map(|c| (c.node, c.d)).collect()
     }
@@ -622,5 +761,167 @@ impl<'a> Reader<'a> {
     }
     fn remaining(&self) -> usize {
         self.bytes.len() - self.at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distance::{dot, normalize};
+    use crate::vectors::VectorFile;
+    use roaring::RoaringBitmap;
+
+    const DIM: usize = 32;
+
+    /// Clustered unit vectors from a small deterministic generator.
+    fn data(n: usize) -> (tempfile::TempDir, VectorView) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = VectorFile::create(&dir.path().join("v.vec"), DIM).unwrap();
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..DIM).map(|_| next()).collect()).collect();
+        for r in 0..n {
+            let mut v: Vec<f32> = centres[r % 8].iter().map(|c| c + 0.4 * next()).collect();
+            normalize(&mut v);
+            f.write_row(r as u32, &v).unwrap();
+        }
+        (dir, f.view())
+    }
+
+    fn brute(view: &VectorView, q: &[f32], rows: impl Iterator<Item = u32>, k: usize) -> Vec<u32> {
+        let mut all: Vec<(f32, u32)> = rows.map(|r| (-dot(q, view.row(r)), r)).collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(k).map(|x| x.1).collect()
+    }
+
+    fn overlap(a: &[(u32, f32)], b: &[u32]) -> usize {
+        a.iter().filter(|(r, _)| b.contains(r)).count()
+    }
+
+    fn build(view: &VectorView, rows: u32) -> Hnsw {
+        let all: Vec<u32> = (0..rows).collect();
+        let g = Hnsw::extend(None, 8, 64, DIM, rows as usize, &all);
+        g.insert(view, &all);
+        g
+    }
+
+    #[test]
+    fn search_finds_the_true_neighbours_and_lists_respect_their_caps() {
+        let (_d, view) = data(3000);
+        let g = build(&view, 3000);
+        assert_eq!(g.len(), 3000);
+        for node in 0..3000u32 {
+            for layer in 0..=g.levels[node as usize] {
+                let mut out = Vec::new();
+                g.neighbours(node, layer, &mut out);
+                let cap = if layer == 0 { g.m0 } else { g.m };
+                assert!(out.len() <= cap);
+                assert!(!out.contains(&node), "self link at {node}");
+                assert!(out.iter().all(|&nb| g.levels[nb as usize] >= layer));
+            }
+        }
+        let mut found = 0;
+        for qi in (0..3000).step_by(30) {
+            let q = view.row(qi).to_vec();
+            let got = g.search(&view, &q, 10, 64, None);
+            assert!(
+                got.windows(2).all(|w| w[0].1 <= w[1].1),
+                "sorted by distance"
+            );
+            found += overlap(&got, &brute(&view, &q, 0..3000, 10));
+        }
+        let recall = found as f64 / 1000.0;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+    }
+
+    #[test]
+    fn serialised_graph_round_trips_and_damage_is_an_error() {
+        let (_d, view) = data(1500);
+        let g = build(&view, 1500);
+        let bytes = g.to_bytes();
+        let h = Hnsw::from_bytes(&bytes, DIM).unwrap();
+        assert_eq!(h.to_bytes(), bytes);
+        let q = view.row(7).to_vec();
+        assert_eq!(
+            g.search(&view, &q, 10, 50, None),
+            h.search(&view, &q, 10, 50, None)
+        );
+        assert!(
+            Hnsw::from_bytes(&bytes, DIM + 1).is_err(),
+            "wrong dimension"
+        );
+        assert!(
+            Hnsw::from_bytes(&bytes[..bytes.len() - 4], DIM).is_err(),
+            "truncated"
+        );
+        // A neighbour id past the last row, in the first node's layer-0 list.
+        let lists = bytes.len() - (g.links0.len() + g.upper.len()) * 4;
+        let mut bad = bytes.clone();
+        bad[lists + 4..lists + 8].copy_from_slice(&5000u32.to_le_bytes());
+        bad[lists..lists + 4].copy_from_slice(&1u32.to_le_bytes());
+        let err = Hnsw::from_bytes(&bad, DIM).err().unwrap();
+        assert!(err.contains("bad neighbour"), "{err}");
+        let mut bad = bytes.clone();
+        bad[0] = b'X';
+        assert!(Hnsw::from_bytes(&bad, DIM).is_err(), "bad magic");
+    }
+
+    #[test]
+    fn extending_a_graph_keeps_old_nodes_and_reaches_new_ones() {
+        let (_d, view) = data(2000);
+        let first: Vec<u32> = (0..1000).collect();
+        let g = Hnsw::extend(None, 8, 64, DIM, 1000, &first);
+        g.insert(&view, &first);
+        // Rows 1000..2000, leaving every tenth out (as tombstoned rows are).
+        let more: Vec<u32> = (1000..2000).filter(|r| r % 10 != 0).collect();
+        let h = Hnsw::extend(Some(&g), 8, 64, DIM, 2000, &more);
+        h.insert(&view, &more);
+        assert_eq!(h.len(), 1900);
+        assert_eq!(g.len(), 1000, "the base graph is not modified");
+        let mut self_found = 0;
+        for &r in first.iter().chain(&more) {
+            let got = h.search(&view, view.row(r), 1, 32, None);
+            self_found += usize::from(got[0].0 == r);
+            assert!(got[0].0 % 10 != 0 || got[0].0 < 1000, "absent row returned");
+        }
+        assert!(
+            self_found >= 1880,
+            "{self_found} of 1900 rows find themselves"
+        );
+    }
+
+    #[test]
+    fn filtered_search_returns_only_admitted_rows_at_any_selectivity() {
+        let (_d, view) = data(4000);
+        let g = build(&view, 4000);
+        let deny: RoaringBitmap = (0..4000).step_by(7).collect();
+        // 30%, 10% (two hops over rejected rows) and 2% (walked through).
+        for modulus in [3u32, 10, 50] {
+            let allowed: RoaringBitmap = (0..4000).filter(|r| r % modulus == 1).collect();
+            let bits = Bits::new(4000, Some(&allowed), &deny);
+            assert_eq!(bits.count() as u64, (&allowed - &deny).len());
+            let mut found = 0;
+            let mut total = 0;
+            for qi in (0..4000).step_by(40) {
+                let q = view.row(qi).to_vec();
+                let got = g.search(&view, &q, 10, 64, Some(&bits));
+                for (r, _) in &got {
+                    assert!(
+                        allowed.contains(*r) && !deny.contains(*r),
+                        "row {r} not admitted"
+                    );
+                }
+                let truth = brute(&view, &q, (0..4000).filter(|r| bits.contains(*r)), 10);
+                found += overlap(&got, &truth);
+                total += truth.len();
+            }
+            let recall = found as f64 / total as f64;
+            assert!(recall >= 0.9, "1/{modulus} admitted: recall@10 {recall}");
+        }
     }
 }
