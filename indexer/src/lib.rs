@@ -2,11 +2,13 @@
 //!
 //! - [`mock`]: a physically based DESI × Legacy Survey stand-in catalog (images,
 //!   spectra and labels) built from real SDSS photometry and the kcorrect templates.
+//! - [`fits`]: a small checked FITS reader (headers, images, binary tables).
 //! - [`ingest`]: the bulk ingest pipeline: catalog readers with per-row validation,
 //!   the column → attribute mapping, batched encoding, resumable and sharded builds,
 //!   and the merge of shard collections.
 
 #![warn(missing_docs)]
 
+pub mod fits;
 pub mod ingest;
 pub mod mock;

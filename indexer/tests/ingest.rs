@@ -208,8 +208,34 @@ fn bad_rows_are_rejected_with_reasons_and_good_rows_kept() {
     assert_eq!(o2.modalities, vec!["image".to_string()]);
     assert_eq!(o2.attributes["redshift"], AttrValue::Float(0.2f32 as f64));
     assert_eq!(o2.attributes["survey"], AttrValue::Category("south".into()));
-    assert!(c.get(1).unwrap().blobs.contains(&"thumb.png".to_string()));
-    assert!(c.get(8).unwrap().blobs.is_empty(), "no image, no thumbnail");
+    // Pictures and the spectrum preview (the server's blob contract).
+    let blobs1 = c.get(1).unwrap().blobs;
+    for b in ["thumb.png", "image.png", "spectrum.f16"] {
+        assert!(blobs1.contains(&b.to_string()), "{b} missing: {blobs1:?}");
+    }
+    let full = c.get_blob(1, "image.png").unwrap().unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(&full))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!((info.width, info.height), (16, 16), "full resolution");
+    let preview = c.get_blob(1, "spectrum.f16").unwrap().unwrap();
+    let flux = astrovec_engine::blobs::decode_spectrum_f16(&preview).unwrap();
+    assert_eq!(flux.len(), 7781);
+    assert!((flux[100] - (1.0 + 1.0f32.sin())).abs() < 1e-2);
+    assert_eq!(
+        c.get(8).unwrap().blobs,
+        vec!["spectrum.f16".to_string()],
+        "no image, no pictures"
+    );
+    // --no-previews equivalent: only thumbnails.
+    let mut o_np = o.clone();
+    o_np.collection = tmp.path().join("coll-np");
+    o_np.previews = false;
+    ingest(&o_np).unwrap();
+    let c_np = Collection::open(tmp.path().join("coll-np")).unwrap();
+    assert_eq!(c_np.get(1).unwrap().blobs, vec!["thumb.png".to_string()]);
     // The report on disk matches.
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("ingest-report.json")).unwrap()).unwrap();
@@ -456,6 +482,22 @@ fn three_shards_merged_equal_one_run() {
     one.mapping.ignore.push("spectrum_ivar".into());
     let whole = ingest(&one).unwrap();
     assert_eq!(whole.rows_written, 150);
+    // The collection carries the model it was embedded with, as given.
+    for f in ["config.json", "model.safetensors"] {
+        assert_eq!(
+            std::fs::read(tmp.path().join("one/encoder").join(f)).unwrap(),
+            std::fs::read(tmp.path().join("model").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    let source: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("one/encoder/source.json")).unwrap())
+            .unwrap();
+    assert_eq!(source["name"], "tiny");
+    assert_eq!(
+        source["weights"],
+        tmp.path().join("model").display().to_string()
+    );
     let mut shards = Vec::new();
     let mut written = 0;
     for k in 0..3 {
@@ -472,6 +514,7 @@ fn three_shards_merged_equal_one_run() {
     let merged = tmp.path().join("merged");
     let m = merge(&shards, &merged, 64).unwrap();
     assert_eq!((m.objects, m.duplicates), (150, 0));
+    assert!(merged.join("encoder/model.safetensors").is_file());
     let a = collection_vectors(&tmp.path().join("one"));
     let b = collection_vectors(&merged);
     assert_eq!(a.len(), b.len());

@@ -63,6 +63,10 @@ pub struct Args {
     /// Do not store thumb.png blobs.
     #[arg(long)]
     pub no_thumbnails: bool,
+    /// Do not store the full-resolution image.png and the spectrum.f16 blobs (the
+    /// server's image and spectrum previews).
+    #[arg(long)]
+    pub no_previews: bool,
     /// HNSW M of a new collection.
     #[arg(long, default_value_t = 16)]
     pub hnsw_m: usize,
@@ -95,13 +99,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let backend: BackendChoice = args.backend.parse()?;
-        let (config, weights) = match &args.weights {
+        // A model directory names the model; otherwise the preset does.
+        let (config, weights, name) = match &args.weights {
             Some(w) if w.is_dir() => (
                 AstroClipConfig::load_json(w.join("config.json"))
                     .with_context(|| format!("reading {}/config.json", w.display()))?,
                 Some(w.join("model.safetensors")),
+                w.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| args.preset.clone()),
             ),
-            w => (AstroClipConfig::preset(&args.preset)?, w.clone()),
+            w => (
+                AstroClipConfig::preset(&args.preset)?,
+                w.clone(),
+                args.preset.clone(),
+            ),
         };
         if args.weights.is_none() {
             tracing::warn!(
@@ -114,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             weights,
             backend,
             batch_size: args.encode_batch,
-            name: args.preset.clone(),
+            name,
         }
     };
     let mut opts = IngestOptions::new(args.inputs.clone(), args.collection.clone(), embedder);
@@ -126,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     opts.report = args.report.clone();
     opts.build_index = !args.no_index;
     opts.thumbnails = !args.no_thumbnails;
+    opts.previews = !args.no_previews;
     opts.progress = !args.quiet;
     opts.hnsw = HnswConfig {
         m: args.hnsw_m,

@@ -25,6 +25,10 @@ pub enum IngestError {
         /// What is wrong.
         reason: String,
     },
+    /// A FITS input cannot be read as required (the error names the file, the
+    /// HDU and the column).
+    #[error(transparent)]
+    Fits(#[from] crate::fits::FitsError),
     /// A command-line or mapping setting is invalid.
     #[error("invalid {name}: {reason}")]
     InvalidArgument {

@@ -83,6 +83,7 @@ pub fn merge(inputs: &[PathBuf], output: &Path, batch_size: usize) -> Result<Mer
                 .map_err(|e| IngestError::engine(output, e))?;
         }
     }
+    copy_model(&inputs[0], output)?;
     let copy_seconds = t.elapsed().as_secs_f64();
     let index = out
         .build_index()
@@ -95,4 +96,24 @@ pub fn merge(inputs: &[PathBuf], output: &Path, batch_size: usize) -> Result<Mer
         copy_seconds,
         index,
     })
+}
+
+/// Copies the model the shards were embedded with (`encoder/`, see
+/// `pipeline::load_encoder`) so the merged collection can encode queries too.
+/// Every shard must use the same `--weights`, so the first shard's copy serves.
+fn copy_model(shard: &Path, output: &Path) -> Result<()> {
+    let src = shard.join("encoder");
+    let Ok(entries) = std::fs::read_dir(&src) else {
+        return Ok(()); // precomputed embeddings: no model
+    };
+    let dst = output.join("encoder");
+    std::fs::create_dir_all(&dst).map_err(|e| IngestError::io(&dst, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| IngestError::io(&src, e))?;
+        if entry.path().is_file() {
+            std::fs::copy(entry.path(), dst.join(entry.file_name()))
+                .map_err(|e| IngestError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! ([`progress`]), deterministic sharding ([`shard`]) and [`merge`] of shard
 //! collections.
 
+pub mod desi;
 pub mod error;
 pub mod mapping;
 pub mod merge;

@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use astrovec_encoders::{AnyEncoder, AstroClipConfig, BackendChoice};
 use astrovec_engine::{
-    AttributeDef, Collection, CollectionConfig, HnswConfig, IndexReport, ModalityConfig, Object,
+    blobs, AttributeDef, Collection, CollectionConfig, HnswConfig, IndexReport, ModalityConfig,
+    Object,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -33,7 +34,7 @@ use super::progress::{Counts, InputId, Progress};
 use super::row::{check_finite, ImageKind, Reject, Row, RowOutcome};
 use super::shard::Shard;
 use super::source::{open_sources, Source};
-use super::thumb::{thumbnail_png, THUMB_BLOB};
+use super::thumb::{image_and_thumbnail_png, image_png, thumbnail_png, IMAGE_PNG, THUMB_PNG};
 
 /// How embeddings are obtained.
 #[derive(Debug, Clone)]
@@ -92,6 +93,9 @@ pub struct IngestOptions {
     pub build_index: bool,
     /// Store a `thumb.png` blob per object with an image.
     pub thumbnails: bool,
+    /// Store the full-resolution `image.png` and the `spectrum.f16` blobs (the
+    /// server's previews; see `astrovec_engine::blobs`).
+    pub previews: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// HNSW parameters of a new collection.
@@ -113,6 +117,7 @@ impl IngestOptions {
             report: None,
             build_index: true,
             thumbnails: true,
+            previews: true,
             progress: false,
             hnsw: HnswConfig::default(),
         }
@@ -228,6 +233,13 @@ impl IngestReport {
         );
         s
     }
+}
+
+/// Which picture/preview blobs the encode stage makes.
+#[derive(Debug, Clone, Copy)]
+struct Pictures {
+    thumbnails: bool,
+    previews: bool,
 }
 
 /// A batch cut by the reader.
@@ -560,12 +572,15 @@ fn run_stages(
     let batch = opts.batch_size;
     let shard = opts.shard;
     let embedder = opts.embedder.clone();
-    let thumbs = opts.thumbnails;
+    let pictures = Pictures {
+        thumbnails: opts.thumbnails,
+        previews: opts.previews,
+    };
     std::thread::scope(|s| -> Result<()> {
         let reader = s.spawn(move || read_stage(sources, start, batch, shard, chunk_tx));
         let model_dir = collection.dir().join("encoder");
         let encoder =
-            s.spawn(move || encode_stage(model_dir, embedder, thumbs, chunk_rx, ready_tx));
+            s.spawn(move || encode_stage(model_dir, embedder, pictures, chunk_rx, ready_tx));
         let written = write_stage(collection, progress, rejects_path, ready_rx, bar);
         // On a write error, dropping the receiver above stops the other stages.
         let enc = encoder.join().map_err(|_| IngestError::Stage("encoder"))?;
@@ -692,37 +707,96 @@ fn read_stage(
     }
 }
 
-/// A randomly initialised encoder that stays the same across resumed runs: the
-/// first run saves it in the collection (`encoder/`), later runs load it. (The
-/// backends seed their generators from OS entropy, so a fresh one would differ.)
-fn random_encoder(
+/// What `encoder/source.json` records: where the collection's model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSource {
+    /// The preset or model name (e.g. `astroclip`, `tiny`).
+    pub name: String,
+    /// The weights file or model directory given, or `None` for a random model.
+    pub weights: Option<String>,
+}
+
+/// File of [`ModelSource`] in the collection's `encoder/` directory.
+pub const MODEL_SOURCE_FILE: &str = "source.json";
+
+fn encoder_io(path: &Path, source: std::io::Error) -> astrovec_encoders::EncoderError {
+    astrovec_encoders::EncoderError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Loads the encoder and makes sure the collection carries the model it embeds
+/// with (`encoder/config.json` + `encoder/model.safetensors`, the format of
+/// `Encoder::save_dir`, plus [`MODEL_SOURCE_FILE`]), so the server can encode
+/// uploads and a resumed run embeds with the same weights.
+///
+/// - No weights: the first run saves a random model, later runs load it (the
+///   backends seed their generators from OS entropy, so a fresh one would differ).
+/// - A model directory (`…/model.safetensors` next to `config.json`): its two
+///   files are copied as they are.
+/// - Any other weights file (safetensors, Lightning `.ckpt`): the loaded model is
+///   written with `save_dir` (on CUDA, from a CPU copy of the weights).
+fn load_encoder(
     config: &AstroClipConfig,
+    weights: Option<&Path>,
+    name: &str,
     backend: BackendChoice,
     model_dir: &Path,
 ) -> astrovec_encoders::Result<AnyEncoder> {
-    let weights = model_dir.join("model.safetensors");
-    if weights.exists() {
-        return AnyEncoder::load(config, &weights, backend);
+    let saved = model_dir.join("model.safetensors");
+    let encoder = match weights {
+        Some(w) => AnyEncoder::load(config, w, backend)?,
+        None if saved.exists() => return AnyEncoder::load(config, &saved, backend),
+        None => AnyEncoder::random(config, backend)?,
+    };
+    if saved.exists() {
+        return Ok(encoder);
     }
-    let e = AnyEncoder::random(config, backend)?;
     let tmp = model_dir.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
-    #[allow(unreachable_patterns)]
-    match &e {
-        AnyEncoder::Cpu(enc) => enc.save_dir(&tmp)?,
-        _ => return Ok(e),
+    let model_files = weights.and_then(|w| {
+        let dir = w.parent()?;
+        (w.file_name()? == "model.safetensors" && dir.join("config.json").is_file()).then_some(dir)
+    });
+    if let Some(src) = model_files {
+        std::fs::create_dir_all(&tmp).map_err(|e| encoder_io(&tmp, e))?;
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(src.join(f), tmp.join(f)).map_err(|e| encoder_io(&src.join(f), e))?;
+        }
+    } else {
+        #[allow(unreachable_patterns)]
+        match (&encoder, weights) {
+            (AnyEncoder::Cpu(enc), _) => enc.save_dir(&tmp)?,
+            (_, Some(w)) => astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::load(
+                config,
+                w,
+                &Default::default(),
+            )?
+            .save_dir(&tmp)?,
+            // A random model on another backend cannot be copied to the CPU here;
+            // the collection then has no saved model (documented in the README).
+            _ => return Ok(encoder),
+        }
     }
-    std::fs::rename(&tmp, model_dir).map_err(|source| astrovec_encoders::EncoderError::Io {
-        path: model_dir.to_path_buf(),
-        source,
-    })?;
-    Ok(e)
+    let source = ModelSource {
+        name: name.to_string(),
+        weights: weights.map(|w| match model_files {
+            Some(dir) => dir.display().to_string(),
+            None => w.display().to_string(),
+        }),
+    };
+    let json = serde_json::to_vec_pretty(&source).expect("model source serialises");
+    let f = tmp.join(MODEL_SOURCE_FILE);
+    std::fs::write(&f, json).map_err(|e| encoder_io(&f, e))?;
+    std::fs::rename(&tmp, model_dir).map_err(|e| encoder_io(model_dir, e))?;
+    Ok(encoder)
 }
 
 fn encode_stage(
     model_dir: PathBuf,
     embedder: Embedder,
-    thumbs: bool,
+    pictures: Pictures,
     rx: Receiver<Result<Chunk>>,
     tx: SyncSender<Result<Ready>>,
 ) -> Result<()> {
@@ -733,12 +807,9 @@ fn encode_stage(
             weights,
             backend,
             batch_size,
-            ..
+            name,
         } => {
-            let e = match weights {
-                Some(w) => AnyEncoder::load(config, w, *backend),
-                None => random_encoder(config, *backend, &model_dir),
-            };
+            let e = load_encoder(config, weights.as_deref(), name, *backend, &model_dir);
             match e {
                 Ok(e) => Some(e.with_batch_size(*batch_size)),
                 Err(e) => {
@@ -749,7 +820,7 @@ fn encode_stage(
         }
     };
     for chunk in rx {
-        let result = chunk.and_then(|c| encode_chunk(encoder.as_ref(), thumbs, c));
+        let result = chunk.and_then(|c| encode_chunk(encoder.as_ref(), pictures, c));
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
             break;
@@ -758,7 +829,11 @@ fn encode_stage(
     Ok(())
 }
 
-fn encode_chunk(encoder: Option<&AnyEncoder>, thumbs: bool, mut chunk: Chunk) -> Result<Ready> {
+fn encode_chunk(
+    encoder: Option<&AnyEncoder>,
+    pictures: Pictures,
+    mut chunk: Chunk,
+) -> Result<Ready> {
     let t = Instant::now();
     let rows = std::mem::take(&mut chunk.rows);
     let mut embeddings: Vec<BTreeMap<String, Vec<f32>>> =
@@ -816,9 +891,20 @@ fn encode_chunk(encoder: Option<&AnyEncoder>, thumbs: bool, mut chunk: Chunk) ->
                 o = o.attribute(&name, v);
             }
             o.embeddings = emb;
-            if thumbs {
-                if let Some(img) = &row.image {
-                    o = o.blob(THUMB_BLOB, thumbnail_png(img)?);
+            if let Some(img) = &row.image {
+                match (pictures.thumbnails, pictures.previews) {
+                    (true, true) => {
+                        let (full, thumb) = image_and_thumbnail_png(img)?;
+                        o = o.blob(IMAGE_PNG, full).blob(THUMB_PNG, thumb);
+                    }
+                    (true, false) => o = o.blob(THUMB_PNG, thumbnail_png(img)?),
+                    (false, true) => o = o.blob(IMAGE_PNG, image_png(img)?),
+                    (false, false) => {}
+                }
+            }
+            if pictures.previews {
+                if let Some(flux) = &row.spectrum {
+                    o = o.blob(blobs::SPECTRUM_F16, blobs::encode_spectrum_f16(flux));
                 }
             }
             Ok(o)

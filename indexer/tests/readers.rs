@@ -1,0 +1,283 @@
+//! The non-Parquet readers on real and hand-made files: DESI coadd spectra and
+//! redrock redshifts (the two real spectra in `../shared/data/spectra/desi`,
+//! or `$ASTROVEC_DATA/spectra/desi`), and malformed FITS files.
+
+use std::path::{Path, PathBuf};
+
+use astrovec_encoders::{AstroClipConfig, BackendChoice, CpuBackend, Encoder};
+use astrovec_engine::{AttrValue, Collection};
+use astrovec_indexer::fits::write::{self as fw, Col, Pixels};
+use astrovec_indexer::fits::FitsFile;
+use astrovec_indexer::ingest::desi::{grid_wavelength, read_redrock, CoaddSource, Redshifts};
+use astrovec_indexer::ingest::{ingest, Embedder, IngestError, IngestOptions, Mapping};
+
+/// The shared data directory (`$ASTROVEC_DATA`, else `../shared/data` next to the
+/// repository). The real DESI files are required: they are the point of these tests.
+fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("ASTROVEC_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
+    assert!(
+        dir.join("spectra/desi").is_dir(),
+        "the real DESI test spectra are expected in {}/spectra/desi (set ASTROVEC_DATA)",
+        dir.display()
+    );
+    dir
+}
+
+const COADD_A: &str = "spectra/desi/coadd-4-80613-thru20210324.fits";
+const REDROCK_A: &str = "spectra/desi/redrock-4-80613-thru20210324.fits";
+const COADD_B: &str = "spectra/desi/coadd-special-dark-27247.fits";
+const REDROCK_B: &str = "spectra/desi/redrock-special-dark-27247.fits";
+
+fn one_spectrum(path: &Path) -> (u64, f64, f64, Vec<f32>) {
+    let src = CoaddSource::open(path, None, Vec::new()).unwrap();
+    assert_eq!(src.len(), 1);
+    let mut batches = src.read_from(0, 8).unwrap();
+    let mut rows = batches.next().unwrap().unwrap();
+    assert!(batches.next().is_none());
+    let row = rows.remove(0).result.unwrap();
+    (row.id, row.ra, row.dec, row.spectrum.unwrap())
+}
+
+/// The raw arm values of the first spectrum: (wavelengths, flux, ivar) per arm.
+fn raw_arms(path: &Path) -> Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let f = FitsFile::open(path).unwrap();
+    ["B", "R", "Z"]
+        .iter()
+        .map(|a| {
+            let img = |p: &str| f.hdu(&format!("{a}_{p}")).unwrap().image().unwrap().values;
+            (img("WAVELENGTH"), img("FLUX"), img("IVAR"))
+        })
+        .collect()
+}
+
+#[test]
+fn real_coadd_lands_on_the_astroclip_grid_with_weighted_overlaps() {
+    let data = data_dir();
+    let (id, ra, dec, flux) = one_spectrum(&data.join(COADD_A));
+    assert_eq!(id, 39633345008634465);
+    assert!((ra - 105.48977452).abs() < 1e-6 && (dec - 56.66930006).abs() < 1e-6);
+    assert_eq!(flux.len(), 7781);
+    assert_eq!(grid_wavelength(0), 3600.0);
+    assert!((grid_wavelength(7780) - 9824.0).abs() < 1e-9);
+    let arms = raw_arms(&data.join(COADD_A));
+    // Every arm sits on the grid: pixel j of an arm is grid pixel (λ − 3600)/0.8.
+    let at = |arm: usize, lam: f64| {
+        let (w, f, iv) = &arms[arm];
+        let j = w.iter().position(|&x| (x - lam).abs() < 1e-3).unwrap();
+        (f[j], iv[j])
+    };
+    // b only (3700 Å), z only (9500 Å): the arm's value itself.
+    for (arm, i) in [(0usize, 125usize), (2, 7375)] {
+        let (f, _) = at(arm, grid_wavelength(i));
+        assert!((flux[i] as f64 - f).abs() < 1e-5, "pixel {i}");
+    }
+    // b/r overlap (5780 Å) and r/z overlap (7600 Å): inverse-variance weighted.
+    for (a, b, i) in [(0usize, 1usize, 2725usize), (1, 2, 5000)] {
+        let lam = grid_wavelength(i);
+        let ((f1, w1), (f2, w2)) = (at(a, lam), at(b, lam));
+        assert!(w1 > 0.0 && w2 > 0.0);
+        let expect = (w1 * f1 + w2 * f2) / (w1 + w2);
+        assert!(
+            (flux[i] as f64 - expect).abs() < 1e-4 * expect.abs().max(1.0),
+            "pixel {i}: {} vs {expect}",
+            flux[i]
+        );
+        // …and differs from either arm alone (the test has teeth).
+        assert!((f1 - f2).abs() > 1e-3);
+    }
+}
+
+#[test]
+fn emission_lines_of_the_z037_galaxy_sit_where_its_redshift_puts_them() {
+    let data = data_dir();
+    let (id, _, _, flux) = one_spectrum(&data.join(COADD_A));
+    let mut z = Redshifts::new();
+    read_redrock(&data.join(REDROCK_A), &mut z).unwrap();
+    let z = z[&id].z;
+    assert!((z - 0.3687).abs() < 1e-3, "z = {z}");
+    // Hα 6564.6 Å and the [OII] 3727/3729 Å doublet (vacuum rest wavelengths).
+    for (line, rest) in [("H-alpha", 6564.6), ("[OII]", 3728.5)] {
+        let expect = ((1.0 + z) * rest - 3600.0) / 0.8;
+        let c = expect.round() as usize;
+        let peak = (c - 15..=c + 15)
+            .max_by(|&a, &b| flux[a].total_cmp(&flux[b]))
+            .unwrap();
+        assert!(
+            (peak as f64 - expect).abs() <= 3.0,
+            "{line}: peak at pixel {peak}, expected {expect:.1}"
+        );
+        // A real emission line: far above the local continuum and its scatter.
+        let mut local: Vec<f32> = flux[c - 80..=c + 80].to_vec();
+        local.sort_by(f32::total_cmp);
+        let median = local[local.len() / 2];
+        let mut dev: Vec<f32> = local.iter().map(|v| (v - median).abs()).collect();
+        dev.sort_by(f32::total_cmp);
+        let mad = dev[dev.len() / 2];
+        assert!(
+            flux[peak] - median > 20.0 * mad,
+            "{line}: peak {} vs continuum {median} ± {mad}",
+            flux[peak]
+        );
+    }
+}
+
+/// A tiny random model written as a bare safetensors file (not a model directory),
+/// so the ingest must save it in the collection itself.
+fn tiny_weights(dir: &Path) -> PathBuf {
+    let model = dir.join("m");
+    Encoder::<CpuBackend>::random(&AstroClipConfig::tiny(), &Default::default())
+        .unwrap()
+        .save_dir(&model)
+        .unwrap();
+    let file = dir.join("tiny-weights.safetensors");
+    std::fs::rename(model.join("model.safetensors"), &file).unwrap();
+    file
+}
+
+#[test]
+fn two_real_spectra_ingest_with_redrock_redshifts() {
+    let data = data_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tiny_weights(tmp.path());
+    let dir = tmp.path().join("desi");
+    let mut o = IngestOptions::new(
+        [COADD_A, COADD_B, REDROCK_A, REDROCK_B]
+            .iter()
+            .map(|p| data.join(p))
+            .collect(),
+        dir.clone(),
+        Embedder::Model {
+            config: Box::new(AstroClipConfig::tiny()),
+            weights: Some(weights.clone()),
+            backend: BackendChoice::Cpu,
+            batch_size: 2,
+            name: "tiny".into(),
+        },
+    );
+    o.mapping = toml::from_str::<Mapping>("[attributes]\nFLUX_R = \"flux_r\"").unwrap();
+    let r = ingest(&o).unwrap();
+    assert_eq!((r.rows_total, r.rows_written, r.rows_rejected), (2, 2, 0));
+    let c = Collection::open(&dir).unwrap();
+    let a = c.get(39633345008634465).unwrap();
+    let b = c.get(39089837499744649).unwrap();
+    assert_eq!(a.modalities, vec!["spectrum".to_string()]);
+    match (&a.attributes["redshift"], &b.attributes["redshift"]) {
+        (AttrValue::Float(za), AttrValue::Float(zb)) => {
+            assert!((za - 0.36874).abs() < 1e-4 && (zb - 0.00727).abs() < 1e-4)
+        }
+        other => panic!("redshifts {other:?}"),
+    }
+    assert_eq!(
+        a.attributes["spectype"],
+        AttrValue::Category("GALAXY".into())
+    );
+    assert_eq!(a.attributes["zwarn"], AttrValue::Int(0));
+    assert!(matches!(a.attributes["flux_r"], AttrValue::Float(f) if f > 0.0));
+    assert!((b.ra - 149.46540425).abs() < 1e-6 && (b.dec - 1.79364675).abs() < 1e-6);
+    // The preview blob is the combined spectrum.
+    let (_, _, _, flux) = one_spectrum(&data.join(COADD_A));
+    let blob = c.get_blob(a.id, "spectrum.f16").unwrap().unwrap();
+    let back = astrovec_engine::blobs::decode_spectrum_f16(&blob).unwrap();
+    assert_eq!(back.len(), 7781);
+    assert!((back[6732] - flux[6732]).abs() < 2e-3 * flux[6732].abs());
+    // The model given as a bare weights file is saved with the collection.
+    assert!(dir.join("encoder/config.json").is_file());
+    assert!(dir.join("encoder/model.safetensors").is_file());
+    let source: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("encoder/source.json")).unwrap()).unwrap();
+    assert_eq!(source["weights"], weights.display().to_string());
+    let saved = Encoder::<CpuBackend>::load_dir(dir.join("encoder"), &Default::default()).unwrap();
+    let given =
+        Encoder::<CpuBackend>::load(&AstroClipConfig::tiny(), &weights, &Default::default())
+            .unwrap();
+    assert_eq!(
+        saved.embed_spectra(&flux).unwrap(),
+        given.embed_spectra(&flux).unwrap()
+    );
+    // The stored vector is the given model's embedding (stored L2-normalised).
+    let stored = c.get_embedding(a.id, "spectrum").unwrap();
+    let mut e = given.embed_spectra(&flux).unwrap().remove(0);
+    astrovec_engine::normalize(&mut e);
+    for (x, y) in stored.iter().zip(&e) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+}
+
+/// A one-spectrum coadd with one arm covering grid pixels 0..50; `drop` leaves
+/// out an HDU or a FIBERMAP column.
+fn small_coadd(drop: &str) -> Vec<u8> {
+    let wave: Vec<f64> = (0..50).map(grid_wavelength).collect();
+    let mut cols = vec![Col::K("TARGETID", vec![42])];
+    if drop != "TARGET_RA" {
+        cols.push(Col::D("TARGET_RA", vec![10.0]));
+    }
+    cols.push(Col::D("TARGET_DEC", vec![-5.0]));
+    let mut b = fw::primary();
+    b.extend(fw::table_ext("FIBERMAP", 1, &cols));
+    b.extend(fw::image_ext("B_WAVELENGTH", &[50], Pixels::F64(&wave)));
+    b.extend(fw::image_ext("B_FLUX", &[1, 50], Pixels::F32(&[1.0; 50])));
+    if drop != "B_IVAR" {
+        b.extend(fw::image_ext("B_IVAR", &[1, 50], Pixels::F32(&[1.0; 50])));
+    }
+    b.extend(fw::image_ext("B_MASK", &[1, 50], Pixels::I32(&[0; 50])));
+    b
+}
+
+#[test]
+fn malformed_coadds_are_errors_naming_file_hdu_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |name: &str, bytes: &[u8]| -> String {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let embedder = Embedder::Model {
+            config: Box::new(AstroClipConfig::tiny()),
+            weights: None,
+            backend: BackendChoice::Cpu,
+            batch_size: 2,
+            name: "tiny".into(),
+        };
+        let o = IngestOptions::new(
+            vec![p.clone()],
+            tmp.path().join(format!("c-{name}")),
+            embedder,
+        );
+        let e: IngestError = ingest(&o).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(p.to_str().unwrap()), "names the file: {msg}");
+        msg
+    };
+    // The hand-made file itself is good (so the failures below are the defects).
+    let good = tmp.path().join("good.fits");
+    std::fs::write(&good, small_coadd("")).unwrap();
+    let src = CoaddSource::open(&good, None, Vec::new()).unwrap();
+    let row = src
+        .read_from(0, 4)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .remove(0);
+    assert_eq!(row.result.unwrap().spectrum.unwrap()[30], 1.0);
+
+    let full = small_coadd("");
+    let msg = run("truncated.fits", &full[..full.len() - 2880]);
+    assert!(
+        msg.contains("HDU B_MASK") && msg.contains("truncated"),
+        "{msg}"
+    );
+    let msg = run("cut-header.fits", &full[..2880 + 1000]);
+    assert!(msg.contains("truncated header"), "{msg}");
+    let mut bad = full.clone();
+    bad[..6].copy_from_slice(b"SIMPLX");
+    let msg = run("wrong-header.fits", &bad);
+    assert!(msg.contains("not a FITS file"), "{msg}");
+    let msg = run("no-ivar.fits", &small_coadd("B_IVAR"));
+    assert!(msg.contains("HDU B_IVAR: missing HDU"), "{msg}");
+    let msg = run("no-ra.fits", &small_coadd("TARGET_RA"));
+    assert!(
+        msg.contains("HDU FIBERMAP: column `TARGET_RA`: missing column"),
+        "{msg}"
+    );
+}
