@@ -426,11 +426,12 @@ def report(args):
         L.append("")
     if "memory" in ours:
         L.append("#### astrovec memory per vector, by storage precision\n")
-        L.append("| precision | vector bytes | graph bytes | total bytes / vector |")
-        L.append("|---|---|---|---|")
+        L.append("| component | bytes / vector |")
+        L.append("|---|---|")
         for m in ours["memory"]:
-            L.append(f"| {m['precision']} | {m['vector_bytes']:.0f} | {m['graph_bytes']:.0f} | "
-                     f"{m['vector_bytes'] + m['graph_bytes']:.0f} |")
+            L.append(f"| {m['what']} | {m['bytes_per_vector']:.0f} |")
+        total = sum(m["bytes_per_vector"] for m in ours["memory"])
+        L.append(f"| total | {total:.0f} |")
         L.append("")
     text = "\n".join(L)
     Path(args.out).write_text(text)

@@ -391,13 +391,11 @@ impl Collection {
                 }
             };
             let n = u32::try_from(n).map_err(|_| Error::corrupt(&db_path, "row count overflow"))?;
-            files.push(VectorFile::open(
-                &vector_path(&dir, &m.name),
-                m.dim,
-                n as usize,
-            )?);
+            let file = VectorFile::open(&vector_path(&dir, &m.name), m.dim, n as usize)?;
+            let loaded = Graph::load(&graph_dir, &m.name, &file.view())?;
+            files.push(file);
             n_rows.push(n);
-            match Graph::load(&graph_dir, &m.name, m.dim)? {
+            match loaded {
                 Some((g, meta)) => {
                     if meta.indexed_rows > n as u64 {
                         return Err(Error::corrupt(
@@ -1223,6 +1221,16 @@ impl Collection {
         let m = self.config.modality_index(modality)?;
         let st = self.state.read();
         Ok(st.graphs[m].as_ref().map_or(0, |g| g.memory_bytes() as u64))
+    }
+
+    /// Bytes of the half-float copy of a modality's indexed vectors that the HNSW
+    /// traversal reads (`dim × 2` per indexed row; candidates are then rescored
+    /// from the f32 vector file). 0 when the modality has no graph or the CPU
+    /// lacks F16C (the traversal then reads the f32 rows).
+    pub fn traversal_copy_bytes(&self, modality: &str) -> Result<u64> {
+        let m = self.config.modality_index(modality)?;
+        let st = self.state.read();
+        Ok(st.graphs[m].as_ref().map_or(0, |g| g.half_bytes() as u64))
     }
 
     /// Sizes and index state.

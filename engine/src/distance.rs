@@ -56,11 +56,10 @@ unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
         );
         i += 8;
     }
-    let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-    let s = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
-    let mut total = _mm_cvtss_f32(s);
+    let mut total = hsum(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
     while i < n {
         total += *pa.add(i) * *pb.add(i);
         i += 1;
@@ -95,6 +94,130 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     dot_generic(a, b)
+}
+
+/// Reduces eight lanes to their sum.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn hsum(v: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+/// Dot product of an f32 query with a row stored as IEEE half floats, converted
+/// eight at a time by F16C. Half the bytes of an f32 row: the graph traversal,
+/// which is bound by memory bandwidth at 1024-d, reads these.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,fma,f16c")]
+unsafe fn dot_f16_fma(q: &[f32], h: &[u16]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = q.len().min(h.len());
+    let (pq, ph) = (q.as_ptr(), h.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (whole function): every load reads 8 elements at offsets below `n`.
+    while i + 32 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let x = _mm256_cvtph_ps(_mm_loadu_si128(ph.add(i + 8 * j).cast::<__m128i>()));
+            *s = _mm256_fmadd_ps(x, _mm256_loadu_ps(pq.add(i + 8 * j)), *s);
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        let x = _mm256_cvtph_ps(_mm_loadu_si128(ph.add(i).cast::<__m128i>()));
+        acc[0] = _mm256_fmadd_ps(x, _mm256_loadu_ps(pq.add(i)), acc[0]);
+        i += 8;
+    }
+    let mut total = hsum(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
+    while i < n {
+        total += *pq.add(i) * half::f16::from_bits(*ph.add(i)).to_f32();
+        i += 1;
+    }
+    total
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn to_f16_f16c(src: &[f32], dst: &mut [u16]) {
+    use std::arch::x86_64::*;
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    // SAFETY: each step reads and writes 8 elements below `n`.
+    while i + 8 <= n {
+        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(_mm256_loadu_ps(src.as_ptr().add(i)));
+        _mm_storeu_si128(dst.as_mut_ptr().add(i).cast::<__m128i>(), h);
+        i += 8;
+    }
+    for j in i..n {
+        dst[j] = half::f16::from_f32(src[j]).to_bits();
+    }
+}
+
+/// True when this CPU converts and multiplies half floats in hardware (AVX, FMA,
+/// F16C): only then does the graph keep a half-float copy of the vectors to
+/// traverse (elsewhere the conversion would cost more than the bandwidth saved).
+pub(crate) fn f16_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has_fma() && is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Dot product of an f32 query with a row stored as IEEE half-float bits (see
+/// [`to_f16`]), as the HNSW traversal scores rows.
+#[inline]
+pub fn dot_f16(q: &[f32], h: &[u16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if f16_supported_cached() {
+            // SAFETY: AVX, FMA and F16C are present (checked at run time).
+            return unsafe { dot_f16_fma(q, h) };
+        }
+    }
+    q.iter()
+        .zip(h)
+        .map(|(x, y)| x * half::f16::from_bits(*y).to_f32())
+        .sum()
+}
+
+/// Converts `src` to IEEE half-float bits (round to nearest) into `dst` (the
+/// shorter length wins).
+pub fn to_f16(src: &[f32], dst: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if f16_supported_cached() {
+            // SAFETY: AVX and F16C are present (checked at run time).
+            return unsafe { to_f16_f16c(src, dst) };
+        }
+    }
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = half::f16::from_f32(*s).to_bits();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn f16_supported_cached() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Ordering::Relaxed) {
+        0 => {
+            let yes = f16_supported();
+            HAS.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
 }
 
 /// Hints the CPU to start loading the cache lines at `ptr` (the first `lines` × 64
@@ -151,6 +274,26 @@ mod tests {
                 .sum();
             assert!((dot(&a, &b) as f64 - naive).abs() < 1e-3, "n = {n}");
             assert!((dot_generic(&a, &b) as f64 - naive).abs() < 1e-3, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn half_float_dot_matches_the_f32_dot_within_half_precision() {
+        for n in [0usize, 1, 7, 8, 31, 32, 33, 1024, 1031] {
+            let mut a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            normalize(&mut a);
+            normalize(&mut b);
+            let mut h = vec![0u16; n];
+            to_f16(&b, &mut h);
+            for (x, y) in b.iter().zip(&h) {
+                // Round to nearest: half an ulp (2^-11 relative), or half the
+                // subnormal spacing (2^-25) near zero.
+                let err = (x - half::f16::from_bits(*y).to_f32()).abs();
+                assert!(err <= x.abs() / 2048.0 + 3e-8, "{x} -> {err}");
+            }
+            let exact = dot(&a, &b);
+            assert!((dot_f16(&a, &h) - exact).abs() < 2e-3, "n = {n}");
         }
     }
 

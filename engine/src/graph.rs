@@ -86,7 +86,7 @@ impl Graph {
         rows: u32,
         new_rows: &[u32],
     ) -> Self {
-        let hnsw = Hnsw::extend(
+        let mut hnsw = Hnsw::extend(
             base.map(|g| &g.hnsw),
             cfg.m,
             cfg.ef_construction,
@@ -95,6 +95,7 @@ impl Graph {
             new_rows,
         );
         hnsw.insert(view, new_rows);
+        hnsw.attach_half(view);
         Graph {
             hnsw,
             inserted: AtomicU64::new(base.map_or(0, |g| g.inserted_here()) + new_rows.len() as u64),
@@ -114,6 +115,11 @@ impl Graph {
     /// Bytes of graph structure in memory (vectors excluded: they stay in the file).
     pub fn memory_bytes(&self) -> usize {
         self.hnsw.memory_bytes()
+    }
+
+    /// Bytes of the half-float copy of the vectors the traversal reads.
+    pub fn half_bytes(&self) -> usize {
+        self.hnsw.half_bytes()
     }
 
     /// The `k` nearest rows to `query` (unit vector) with cosine distances. With a
@@ -170,8 +176,13 @@ impl Graph {
 
     /// Loads the current generation, verifying its checksum and structure first.
     /// `Ok(None)` when the modality has never been indexed (or only by a build
-    /// whose graph format this one no longer reads). `dim` is the modality's.
-    pub fn load(dir: &Path, modality: &str, dim: usize) -> Result<Option<(Graph, GraphMeta)>> {
+    /// whose graph format this one no longer reads). `view` is the modality's
+    /// vector file (it must hold the rows the graph covers).
+    pub fn load(
+        dir: &Path,
+        modality: &str,
+        view: &VectorView,
+    ) -> Result<Option<(Graph, GraphMeta)>> {
         let meta_path = meta_path(dir, modality);
         let meta = match read_meta(&meta_path)? {
             None => return Ok(None),
@@ -196,8 +207,12 @@ impl Graph {
         if crc32fast::hash(&bytes) != meta.graph_crc {
             return Err(Error::corrupt(&graph_file, "checksum mismatch"));
         }
-        let hnsw = Hnsw::from_bytes(&bytes, dim).map_err(|e| Error::corrupt(&graph_file, e))?;
-        if hnsw.len() as u64 != meta.points || (hnsw.rows() as u64) > meta.indexed_rows {
+        let mut hnsw =
+            Hnsw::from_bytes(&bytes, view.dim()).map_err(|e| Error::corrupt(&graph_file, e))?;
+        if hnsw.len() as u64 != meta.points
+            || (hnsw.rows() as u64) > meta.indexed_rows
+            || hnsw.rows() > view.mapped_rows()
+        {
             return Err(Error::corrupt(
                 &graph_file,
                 format!(
@@ -209,6 +224,7 @@ impl Graph {
                 ),
             ));
         }
+        hnsw.attach_half(view);
         Ok(Some((
             Graph {
                 hnsw,

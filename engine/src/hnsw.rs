@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
-use crate::distance::{cosine_distance, prefetch};
+use crate::distance::{cosine_distance, dot_f16, f16_supported, prefetch, to_f16};
 use crate::vectors::VectorView;
 
 /// Level of a row that is not in the graph.
@@ -165,6 +165,68 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
 }
 
+/// What the traversal scores nodes against: full f32 rows, or half floats.
+trait Space {
+    /// Cosine distance of the query to `node` (approximate for half floats).
+    fn dist(&self, q: &[f32], node: u32) -> f32;
+    /// Starts loading cache lines `[from, from + lines)` of `node`'s row.
+    fn prefetch(&self, node: u32, from: usize, lines: usize);
+}
+
+/// The f32 rows of the memory-mapped vector file.
+struct Full<'a>(&'a VectorView);
+
+impl Space for Full<'_> {
+    #[inline]
+    fn dist(&self, q: &[f32], node: u32) -> f32 {
+        cosine_distance(q, self.0.row(node))
+    }
+    #[inline]
+    fn prefetch(&self, node: u32, from: usize, lines: usize) {
+        prefetch(self.0.row(node).as_ptr().wrapping_add(16 * from), lines);
+    }
+}
+
+/// A half-float copy of the graph's rows (absent rows left zero): half the bytes
+/// of the f32 file for the bandwidth-bound traversal; final scores come from f32.
+pub(crate) struct HalfRows {
+    data: Vec<u16>,
+    dim: usize,
+}
+
+impl HalfRows {
+    fn new(view: &VectorView, levels: &[u8]) -> Option<HalfRows> {
+        if !f16_supported() {
+            return None;
+        }
+        let dim = view.dim();
+        let mut data = vec![0u16; levels.len() * dim];
+        data.par_chunks_mut(dim)
+            .zip(levels.par_iter())
+            .enumerate()
+            .filter(|(_, (_, l))| **l != ABSENT)
+            .for_each(|(r, (out, _))| to_f16(view.row(r as u32), out));
+        Some(HalfRows { data, dim })
+    }
+
+    #[inline]
+    fn row(&self, r: u32) -> &[u16] {
+        let s = r as usize * self.dim;
+        &self.data[s..s + self.dim]
+    }
+}
+
+impl Space for HalfRows {
+    #[inline]
+    fn dist(&self, q: &[f32], node: u32) -> f32 {
+        1.0 - dot_f16(q, self.row(node))
+    }
+    #[inline]
+    fn prefetch(&self, node: u32, from: usize, lines: usize) {
+        prefetch(self.row(node).as_ptr().wrapping_add(32 * from), lines);
+    }
+}
+
 /// The graph's entry point: the node with the highest level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -191,6 +253,8 @@ pub(crate) struct Hnsw {
     locks: Vec<Mutex<()>>,
     entry: RwLock<Option<Entry>>,
     points: AtomicUsize,
+    /// Half-float copy of the rows the traversal reads, when attached.
+    half: Option<HalfRows>,
 }
 
 fn level_of(row: u32, m: usize) -> u8 {
@@ -221,6 +285,11 @@ impl Hnsw {
     pub fn memory_bytes(&self) -> usize {
         self.levels.len() * (1 + std::mem::size_of::<usize>() + std::mem::size_of::<Mutex<()>>())
             + (self.links0.len() + self.upper.len()) * 4
+    }
+
+    /// Bytes of the half-float copy of the rows (0 when none is attached).
+    pub fn half_bytes(&self) -> usize {
+        self.half.as_ref().map_or(0, |h| h.data.len() * 2)
     }
 
     /// An empty graph spanning `rows` rows, or a copy of `base` extended to `rows`
@@ -271,6 +340,7 @@ impl Hnsw {
             locks,
             entry: RwLock::new(base.and_then(|b| *b.entry.read())),
             points: AtomicUsize::new(base.map_or(0, |b| b.len())),
+            half: None,
         }
     }
 
@@ -334,11 +404,11 @@ impl Hnsw {
         };
         let mut scratch = Vec::with_capacity(self.m0);
         for layer in (level.saturating_add(1)..=entry.level).rev() {
-            cur = self.greedy(view, q, cur, layer, &mut scratch);
+            cur = self.greedy(&Full(view), q, cur, layer, &mut scratch);
         }
         let mut eps = vec![cur];
         for layer in (0..=level.min(entry.level)).rev() {
-            let mut found = self.search_layer(view, q, &eps, self.ef_construction, layer);
+            let mut found = self.search_layer(&Full(view), q, &eps, self.ef_construction, layer);
             found.retain(|c| c.node != row);
             let chosen = self.select(view, &found, self.m);
             {
@@ -416,9 +486,9 @@ impl Hnsw {
     }
 
     /// Greedy walk on an upper layer: move to the nearest neighbour until none is nearer.
-    fn greedy(
+    fn greedy<S: Space>(
         &self,
-        view: &VectorView,
+        space: &S,
         q: &[f32],
         mut cur: Cand,
         layer: u8,
@@ -428,10 +498,10 @@ impl Hnsw {
             let mut moved = false;
             self.neighbours(cur.node, layer, scratch);
             for &nb in scratch.iter() {
-                prefetch(view.row(nb).as_ptr(), 2);
+                space.prefetch(nb, 0, 2);
             }
             for &nb in scratch.iter() {
-                let d = cosine_distance(q, view.row(nb));
+                let d = space.dist(q, nb);
                 if d < cur.d {
                     cur = Cand { d, node: nb };
                     moved = true;
@@ -445,9 +515,9 @@ impl Hnsw {
 
     /// Best-first search of one layer from `eps`; returns up to `ef` nodes, nearest
     /// first.
-    fn search_layer(
+    fn search_layer<S: Space>(
         &self,
-        view: &VectorView,
+        space: &S,
         q: &[f32],
         eps: &[Cand],
         ef: usize,
@@ -483,13 +553,13 @@ impl Hnsw {
                 }
                 // Start loading every new neighbour's vector before scoring the first.
                 for &nb in &fresh {
-                    prefetch(view.row(nb).as_ptr(), 2);
+                    space.prefetch(nb, 0, 2);
                 }
                 for (i, &nb) in fresh.iter().enumerate() {
                     if let Some(&next) = fresh.get(i + 1) {
-                        prefetch(view.row(next).as_ptr().wrapping_add(32), 6);
+                        space.prefetch(next, 2, 6);
                     }
-                    let d = cosine_distance(q, view.row(nb));
+                    let d = space.dist(q, nb);
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
                     if results.len() < ef || d < worst {
                         let cand = Cand { d, node: nb };
@@ -512,9 +582,9 @@ impl Hnsw {
     /// rows are walked through as well. Two hops need the admitted rows not to be
     /// too sparse; otherwise rejected rows are always scored and walked through
     /// like any other, only kept out of the results.
-    fn search_layer0_filtered(
+    fn search_layer0_filtered<S: Space>(
         &self,
-        view: &VectorView,
+        space: &S,
         q: &[f32],
         ep: Cand,
         ef: usize,
@@ -566,10 +636,10 @@ impl Hnsw {
                     }
                 }
                 for &nb in &fresh {
-                    prefetch(view.row(nb).as_ptr(), 2);
+                    space.prefetch(nb, 0, 2);
                 }
                 for &nb in &fresh {
-                    let d = cosine_distance(q, view.row(nb));
+                    let d = space.dist(q, nb);
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
                     if results.len() < ef || d < worst {
                         let cand = Cand { d, node: nb };
@@ -589,7 +659,8 @@ impl Hnsw {
 
     /// The `k` nearest rows to `q` (unit vector) as `(row, cosine distance)`,
     /// nearest first, exploring `ef` (≥ k) candidates on layer 0; with `admit`,
-    /// only rows it contains.
+    /// only rows it contains. With a half-float copy attached, the traversal reads
+    /// it and the `ef` candidates found are rescored exactly from `view`.
     pub fn search(
         &self,
         view: &VectorView,
@@ -598,27 +669,54 @@ impl Hnsw {
         ef: usize,
         admit: Option<&Bits>,
     ) -> Vec<(u32, f32)> {
+        let mut found = match &self.half {
+            Some(h) => {
+                let mut found = self.search_in(h, q, ef.max(k), admit);
+                for c in &mut found {
+                    c.d = cosine_distance(q, view.row(c.node));
+                }
+                found.sort_unstable();
+                found
+            }
+            None => self.search_in(&Full(view), q, ef.max(k), admit),
+        };
+        found.truncate(k);
+        found.into_iter().map(|c| (c.node, c.d)).collect()
+    }
+
+    /// Descends the upper layers greedily, then searches layer 0 with `ef`.
+    fn search_in<S: Space>(
+        &self,
+        space: &S,
+        q: &[f32],
+        ef: usize,
+        admit: Option<&Bits>,
+    ) -> Vec<Cand> {
         let Some(entry) = *self.entry.read() else {
             return Vec::new();
         };
         let mut cur = Cand {
-            d: cosine_distance(q, view.row(entry.node)),
+            d: space.dist(q, entry.node),
             node: entry.node,
         };
         let mut scratch = Vec::with_capacity(self.m0);
         for layer in (1..=entry.level).rev() {
-            cur = self.greedy(view, q, cur, layer, &mut scratch);
+            cur = self.greedy(space, q, cur, layer, &mut scratch);
         }
-        let mut found = match admit {
+        match admit {
             Some(bits) => {
                 // Two hops keep the admitted rows connected down to ~5% of the graph.
                 let two_hop = bits.count() * TWO_HOP_MIN_FRACTION_INV >= self.rows();
-                self.search_layer0_filtered(view, q, cur, ef.max(k), bits, two_hop)
+                self.search_layer0_filtered(space, q, cur, ef, bits, two_hop)
             }
-            None => self.search_layer(view, q, &[cur], ef.max(k), 0),
-        };
-        found.truncate(k);
-        found.into_iter().map(|c| (c.node, c.d)).collect()
+            None => self.search_layer(space, q, &[cur], ef, 0),
+        }
+    }
+
+    /// Keeps a half-float copy of the graph's rows for the traversal to read (on
+    /// CPUs with F16C; a no-op elsewhere). Call after building or loading.
+    pub fn attach_half(&mut self, view: &VectorView) {
+        self.half = HalfRows::new(view, &self.levels);
     }
 
     /// Serialises the graph (little-endian; see [`Hnsw::from_bytes`]).
@@ -837,6 +935,25 @@ mod tests {
         }
         let recall = found as f64 / 1000.0;
         assert!(recall >= 0.95, "recall@10 {recall}");
+        // Traversing the half-float copy: same recall, and the distances returned
+        // are the exact f32 ones.
+        let mut g = g;
+        g.attach_half(&view);
+        assert_eq!(g.half.is_some(), f16_supported());
+        let mut found = 0;
+        for qi in (0..3000).step_by(30) {
+            let q = view.row(qi).to_vec();
+            let got = g.search(&view, &q, 10, 64, None);
+            for (r, d) in &got {
+                assert_eq!(*d, cosine_distance(&q, view.row(*r)));
+            }
+            found += overlap(&got, &brute(&view, &q, 0..3000, 10));
+        }
+        let recall = found as f64 / 1000.0;
+        assert!(
+            recall >= 0.95,
+            "recall@10 with the half-float copy {recall}"
+        );
     }
 
     #[test]

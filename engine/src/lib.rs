@@ -36,7 +36,7 @@ pub use collection::{
 pub use config::{
     AttributeDef, AttributeKind, CollectionConfig, Distance, HnswConfig, ModalityConfig, Precision,
 };
-pub use distance::{dot, normalize};
+pub use distance::{dot, dot_f16, normalize, to_f16};
 pub use error::{Error, Result};
 pub use filter::{CmpOp, Filter, Literal};
 pub use sky::separation_deg;
