@@ -3,6 +3,7 @@
 //! library crates (`astrovec-engine`, `astrovec-encoders`, `astrovec-indexer`).
 
 mod cmd;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Combine shard collections (from `ingest --shard k/n`) into one.
     Merge(cmd::merge::Args),
+    /// Train or fine-tune a model: contrastive alignment or masked-spectrum pre-training.
+    Train(cmd::train::Args),
     /// Manage and query collections directly (create, info, search, build the index).
     #[command(subcommand)]
     Collection(cmd::collection::Command),
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Embed(args) => cmd::embed::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Merge(args) => cmd::merge::run(args),
+        Command::Train(args) => cmd::train::run(args),
         Command::Collection(command) => cmd::collection::run(command),
     }
 }

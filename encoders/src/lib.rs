@@ -11,6 +11,7 @@
 //! - [`encoder`]: [`Encoder`] / [`AnyEncoder`]: flat `f32` buffers in, embedding rows out,
 //!   with input checks; the backend (CPU, or CUDA with the `cuda` feature) chosen at run time.
 //! - [`preprocess`]: the Legacy Survey g, r, z → RGB mapping and centre crop.
+//! - [`train`]: contrastive alignment and masked-spectrum pre-training (Burn autodiff).
 //!
 //! The crate knows nothing of ids, storage or HTTP.
 
@@ -21,6 +22,7 @@ pub mod encoder;
 pub mod error;
 pub mod model;
 pub mod preprocess;
+pub mod train;
 pub mod weights;
 
 #[cfg(feature = "cuda")]

@@ -7,3 +7,4 @@ pub mod embed;
 pub mod ingest;
 pub mod merge;
 pub mod mock;
+pub mod train;

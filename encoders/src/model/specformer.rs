@@ -240,7 +240,13 @@ impl<B: Backend> SpecFormer<B> {
 
     /// Flux `[batch, length]` → token embeddings `[batch, windows + 1, d]`.
     pub fn forward(&self, flux: Tensor<B, 2>) -> Tensor<B, 3> {
-        let tokens = self.tokenize(flux);
+        self.forward_tokens(self.tokenize(flux))
+    }
+
+    /// Tokens from [`SpecFormer::tokenize`] `[batch, windows + 1, slice_length + 2]` →
+    /// token embeddings `[batch, windows + 1, d]`. Masked pre-training calls this with
+    /// some tokens zeroed.
+    pub fn forward_tokens(&self, tokens: Tensor<B, 3>) -> Tensor<B, 3> {
         let [_, n, _] = tokens.dims();
         let positions = self.position_embed.val().narrow(0, 0, n).unsqueeze::<3>();
         let mut x = flat_linear(&self.data_embed, tokens) + positions;

@@ -1,0 +1,192 @@
+//! Metrics of an embedding: cross-modal retrieval ranks and the AstroCLIP zero-shot
+//! k-NN regression (standardised features, Euclidean, distance-weighted), with R².
+
+use rayon::prelude::*;
+
+/// Cosine similarity of two vectors (0 when either is all zeros).
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    let d = (aa * bb).sqrt();
+    if d > 0.0 {
+        ab / d
+    } else {
+        0.0
+    }
+}
+
+/// For each query `i`, the 0-based rank of its partner `targets[i]` among all targets by
+/// cosine similarity (0 = the partner is the best match). Ties count against the query.
+pub fn partner_ranks(queries: &[Vec<f32>], targets: &[Vec<f32>]) -> Vec<usize> {
+    queries
+        .par_iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let own = cosine(q, &targets[i]);
+            targets
+                .iter()
+                .enumerate()
+                .filter(|(j, t)| *j != i && cosine(q, t) >= own)
+                .count()
+        })
+        .collect()
+}
+
+/// Summary of retrieval ranks.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Retrieval {
+    /// Queries: pairs ranked.
+    pub queries: usize,
+    /// Fraction of queries whose partner ranks first.
+    pub top1: f64,
+    /// Fraction of queries whose partner is in the first ten.
+    pub top10: f64,
+    /// Median 1-based rank of the partner.
+    pub median_rank: f64,
+}
+
+impl Retrieval {
+    /// Summarises 0-based partner ranks.
+    pub fn from_ranks(ranks: &[usize]) -> Retrieval {
+        let n = ranks.len().max(1) as f64;
+        let mut sorted: Vec<usize> = ranks.to_vec();
+        sorted.sort_unstable();
+        let median_rank = match sorted.len() {
+            0 => f64::NAN,
+            len if len % 2 == 1 => sorted[len / 2] as f64 + 1.0,
+            len => (sorted[len / 2 - 1] + sorted[len / 2]) as f64 / 2.0 + 1.0,
+        };
+        Retrieval {
+            queries: ranks.len(),
+            top1: ranks.iter().filter(|&&r| r == 0).count() as f64 / n,
+            top10: ranks.iter().filter(|&&r| r < 10).count() as f64 / n,
+            median_rank,
+        }
+    }
+}
+
+/// Per-feature mean and standard deviation of `rows` (std floored so constant features
+/// do not divide by zero).
+fn standardiser(rows: &[Vec<f32>]) -> (Vec<f64>, Vec<f64>) {
+    let d = rows.first().map_or(0, Vec::len);
+    let n = rows.len().max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    for r in rows {
+        for (m, &v) in mean.iter_mut().zip(r) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    let mut var = vec![0.0f64; d];
+    for r in rows {
+        for ((s, &v), m) in var.iter_mut().zip(r).zip(&mean) {
+            *s += (v as f64 - m).powi(2);
+        }
+    }
+    let std = var.iter().map(|s| (s / n).sqrt().max(1e-12)).collect();
+    (mean, std)
+}
+
+/// The AstroCLIP zero-shot regression: features standardised with the training split's
+/// mean and std, the `k` nearest training rows by Euclidean distance, and their targets
+/// averaged with weights 1/distance (an exact match takes the match's value).
+pub fn knn_regress(
+    train_x: &[Vec<f32>],
+    train_y: &[f64],
+    test_x: &[Vec<f32>],
+    k: usize,
+) -> Vec<f64> {
+    let (mean, std) = standardiser(train_x);
+    let scale = |r: &Vec<f32>| -> Vec<f32> {
+        r.iter()
+            .zip(&mean)
+            .zip(&std)
+            .map(|((&v, m), s)| ((v as f64 - m) / s) as f32)
+            .collect()
+    };
+    let train: Vec<Vec<f32>> = train_x.par_iter().map(scale).collect();
+    let k = k.clamp(1, train.len().max(1));
+    test_x
+        .par_iter()
+        .map(|q| {
+            let q = scale(q);
+            let mut d: Vec<(f32, usize)> = train
+                .iter()
+                .enumerate()
+                .map(|(j, t)| {
+                    let s: f32 = q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum();
+                    (s.sqrt(), j)
+                })
+                .collect();
+            d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+            let near = &d[..k];
+            if let Some(&(_, j)) = near.iter().find(|(dist, _)| *dist <= 1e-12) {
+                return train_y[j];
+            }
+            let (num, den) = near.iter().fold((0.0, 0.0), |(n, w), &(dist, j)| {
+                let wt = 1.0 / dist as f64;
+                (n + wt * train_y[j], w + wt)
+            });
+            num / den
+        })
+        .collect()
+}
+
+/// Coefficient of determination, `1 − Σ(y − ŷ)² / Σ(y − ȳ)²`.
+pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    let mean = truth.iter().sum::<f64>() / n;
+    let ss_tot: f64 = truth.iter().map(|y| (y - mean).powi(2)).sum();
+    let ss_res: f64 = truth.iter().zip(pred).map(|(y, p)| (y - p).powi(2)).sum();
+    if ss_tot == 0.0 {
+        return f64::NAN;
+    }
+    1.0 - ss_res / ss_tot
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_and_summary() {
+        let q = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 1.0]];
+        let t = vec![vec![1.0, 0.1], vec![1.0, 0.0], vec![1.0, 1.0]];
+        // Query 0's partner (cos 0.995) is beaten by target 1 (cos 1); query 1's partner
+        // (cos 0) is beaten by targets 0 (0.0995) and 2 (0.707); query 2 matches exactly.
+        let ranks = partner_ranks(&q, &t);
+        assert_eq!(ranks, vec![1, 2, 0]);
+        let r = Retrieval::from_ranks(&ranks);
+        assert!((r.top1 - 1.0 / 3.0).abs() < 1e-12);
+        assert_eq!(r.top10, 1.0);
+        assert_eq!(r.median_rank, 2.0);
+    }
+
+    #[test]
+    fn knn_weights_by_inverse_distance() {
+        let train = vec![vec![0.0f32], vec![1.0], vec![3.0]];
+        let y = vec![0.0, 10.0, 30.0];
+        // Standardised scale: mean 4/3, std ≈ 1.247; distances scale equally so the
+        // weights are 1/0.5 and 1/0.5 for x = 0.5 with k = 2 → mean of 0 and 10.
+        let p = knn_regress(&train, &y, &[vec![0.5]], 2);
+        assert!((p[0] - 5.0).abs() < 1e-9, "{p:?}");
+        // x = 0.25: distances 0.25 and 0.75 → weights 4 and 4/3 → (0·4 + 10·4/3)/(16/3) = 2.5.
+        let p = knn_regress(&train, &y, &[vec![0.25]], 2);
+        assert!((p[0] - 2.5).abs() < 1e-6, "{p:?}");
+        // An exact match returns the match's value.
+        assert_eq!(knn_regress(&train, &y, &[vec![3.0]], 3), vec![30.0]);
+    }
+
+    #[test]
+    fn r2_of_known_cases() {
+        let y = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(r2(&y, &y), 1.0);
+        assert!(r2(&y, &[2.5; 4]).abs() < 1e-12);
+        // Residuals 0.5 each: 1 − 1/5 = 0.8.
+        assert!((r2(&y, &[1.5, 2.5, 2.5, 3.5]) - 0.8).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,141 @@
+//! PNG plots (plotters, bitmap backend): training loss curves. Text is drawn with the
+//! DejaVu Sans font from the system (Debian `fonts-dejavu-core`, installed by the
+//! set-up script).
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::{anyhow, Context, Result};
+use plotters::prelude::*;
+use plotters::style::{register_font, FontStyle};
+
+/// Where the font is read from.
+const FONT_PATHS: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+/// Registers the font once per process.
+fn ensure_font() -> Result<()> {
+    static DONE: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let bytes = FONT_PATHS
+            .iter()
+            .find_map(|p| std::fs::read(p).ok())
+            .ok_or_else(|| {
+                format!(
+                    "no font for plot labels: install Debian's fonts-dejavu-core ({})",
+                    FONT_PATHS[0]
+                )
+            })?;
+        // plotters keeps a 'static reference; the font lives for the whole process.
+        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+        register_font("sans-serif", FontStyle::Normal, bytes)
+            .map_err(|_| "the DejaVu Sans font file is not a valid TrueType font".to_string())
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// The curves of a training run.
+#[derive(Debug, Clone, Default)]
+pub struct LossCurves {
+    /// (optimiser step, mean training loss over the logging interval).
+    pub train_steps: Vec<(f64, f64)>,
+    /// (optimiser step at the end of the epoch, validation loss).
+    pub val_epochs: Vec<(f64, f64)>,
+    /// (step, image→spectrum top-10, spectrum→image top-10) on the validation split.
+    pub retrieval_top10: Vec<(f64, f64, f64)>,
+}
+
+/// Draws the loss curves (left) and validation retrieval (right) to a PNG.
+pub fn loss_curves(path: &Path, c: &LossCurves) -> Result<()> {
+    ensure_font()?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (left, right) = root.split_horizontally(640);
+        let max_step = c
+            .train_steps
+            .iter()
+            .chain(&c.val_epochs)
+            .map(|p| p.0)
+            .fold(1.0f64, f64::max);
+        let losses = c.train_steps.iter().chain(&c.val_epochs).map(|p| p.1);
+        let (lo, hi) = losses.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() && hi > lo {
+            (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(&left)
+            .caption("Loss", ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..max_step, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc("optimiser step")
+            .y_desc("loss")
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(c.train_steps.iter().copied(), &BLUE))?
+            .label("training (interval mean)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLUE));
+        chart
+            .draw_series(LineSeries::new(c.val_epochs.iter().copied(), &RED))?
+            .label("validation (per epoch)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED));
+        chart.draw_series(
+            c.val_epochs
+                .iter()
+                .map(|&p| Circle::new(p, 3, RED.filled())),
+        )?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+
+        let mut chart = ChartBuilder::on(&right)
+            .caption("Validation retrieval (top-10)", ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..max_step, 0.0..1.0)?;
+        chart
+            .configure_mesh()
+            .x_desc("optimiser step")
+            .y_desc("fraction of partners in the top 10")
+            .draw()?;
+        chart
+            .draw_series(LineSeries::new(
+                c.retrieval_top10.iter().map(|&(s, a, _)| (s, a)),
+                &GREEN,
+            ))?
+            .label("image → spectrum")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], GREEN));
+        chart
+            .draw_series(LineSeries::new(
+                c.retrieval_top10.iter().map(|&(s, _, b)| (s, b)),
+                &MAGENTA,
+            ))?
+            .label("spectrum → image")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], MAGENTA));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+}
