@@ -29,6 +29,8 @@ enum Command {
     Merge(cmd::merge::Args),
     /// Train or fine-tune a model: contrastive alignment or masked-spectrum pre-training.
     Train(cmd::train::Args),
+    /// Serve the HTTP API (search, uploads, estimates, cone search) and the web page.
+    Serve(cmd::serve::Args),
     /// Manage and query collections directly (create, info, search, build the index).
     #[command(subcommand)]
     Collection(cmd::collection::Command),
@@ -50,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Merge(args) => cmd::merge::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Collection(command) => cmd::collection::run(command),
     }
 }

@@ -7,4 +7,5 @@ pub mod embed;
 pub mod ingest;
 pub mod merge;
 pub mod mock;
+pub mod serve;
 pub mod train;

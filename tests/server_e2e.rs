@@ -1,0 +1,242 @@
+//! `astrovec serve` over a real socket: a 300-object mock catalog is ingested with a
+//! tiny random model (saved as a model directory, so the collection's `encoder/`
+//! holds exactly the weights that embedded it), the binary serves it on a free
+//! port, and image→spectrum searches run by id and by upload of the object's own
+//! raw cutout / spectrum. Ends with SIGTERM, which must stop the server cleanly.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use astrovec_indexer::mock::{MockConfig, MockSurvey};
+use serde_json::{json, Value};
+
+const COUNT: usize = 300;
+const SEED: u64 = 11;
+
+/// One HTTP/1.1 request (connection closed after the response).
+fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).expect("server accepts connections");
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if body.is_some() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            payload.len()
+        ));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(payload.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..line_end]).trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
+        b = &b[line_end + 2 + size + 2..];
+    }
+}
+
+fn post(addr: &str, path: &str, body: Value) -> Value {
+    let (status, bytes) = http(addr, "POST", path, Some(&body));
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(status, 200, "POST {path}: {v}");
+    v
+}
+
+fn ids(r: &Value) -> Vec<u64> {
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(db: &Path) -> (Server, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_astrovec"))
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("astrovec serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    let addr = v["listening"].as_str().unwrap().to_string();
+    assert_eq!(v["collections"], json!(["gal"]));
+    (Server(child), addr)
+}
+
+#[test]
+fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("mock.parquet");
+    let (n, seed) = (COUNT.to_string(), SEED.to_string());
+    common::run_ok(&[
+        "mock",
+        "-n",
+        &n,
+        "--seed",
+        &seed,
+        "-o",
+        input.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let model = tmp.path().join("model");
+    astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::random(
+        &astrovec_encoders::AstroClipConfig::tiny(),
+        &Default::default(),
+    )
+    .unwrap()
+    .save_dir(&model)
+    .unwrap();
+    let db = tmp.path().join("db");
+    let coll = db.join("gal");
+    let t = Instant::now();
+    common::run_ok(&[
+        "ingest",
+        input.to_str().unwrap(),
+        "-c",
+        coll.to_str().unwrap(),
+        "--weights",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    eprintln!("ingest of {COUNT}: {:.1} s", t.elapsed().as_secs_f64());
+    // Collections ingested by builds that did not yet keep the model beside the data
+    // get the one they were embedded with.
+    let enc_dir = coll.join("encoder");
+    if !enc_dir.join("model.safetensors").exists() {
+        std::fs::create_dir_all(&enc_dir).unwrap();
+        for f in ["config.json", "model.safetensors"] {
+            std::fs::copy(model.join(f), enc_dir.join(f)).unwrap();
+        }
+    }
+
+    let (mut server, addr) = start(&db);
+    let (status, body) = http(&addr, "GET", "/health", None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let info: Value =
+        serde_json::from_slice(&http(&addr, "GET", "/v1/collections/gal", None).1).unwrap();
+    assert_eq!(info["objects"], COUNT);
+    assert_eq!(info["has_encoder"], true);
+
+    let survey = MockSurvey::new(MockConfig {
+        count: COUNT,
+        seed: SEED,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let probes = [0usize, 57, 123, 201, 299];
+    let mut cross_in_top10 = 0;
+    for &i in &probes {
+        let row = survey.row(i);
+        let id = row.targetid as u64;
+        // By id: image → spectrum, the object's own spectrum included.
+        let by_id = post(
+            &addr,
+            "/v1/collections/gal/search",
+            json!({"id": id, "from": "image", "to": "spectrum", "k": 10, "exclude_self": false}),
+        );
+        assert_eq!(by_id["results"].as_array().unwrap().len(), 10);
+        assert!((by_id["query"]["ra"].as_f64().unwrap() - row.ra).abs() < 1e-9);
+        // By upload of the raw g, r, z cutout: the same model reproduces the stored
+        // image embedding, so image → image finds the object itself first…
+        let image = json!({"values": row.image, "shape": [3, 152, 152]});
+        let self_match = post(
+            &addr,
+            "/v1/collections/gal/search",
+            json!({"image": image, "to": "image", "k": 1}),
+        );
+        assert_eq!(ids(&self_match), vec![id]);
+        assert!(self_match["results"][0]["score"].as_f64().unwrap() > 0.9999);
+        // …and image → spectrum by upload returns what the search by id returns.
+        let by_upload = post(
+            &addr,
+            "/v1/collections/gal/search",
+            json!({"image": image, "to": "spectrum", "k": 10}),
+        );
+        assert_eq!(ids(&by_upload), ids(&by_id), "object {id}");
+        if ids(&by_upload).contains(&id) {
+            cross_in_top10 += 1;
+        }
+        // The uploaded object's own spectrum ranks first among the spectra.
+        let spec = post(
+            &addr,
+            "/v1/collections/gal/search",
+            json!({"spectrum": {"values": row.spectrum}, "to": "spectrum", "k": 10}),
+        );
+        assert_eq!(ids(&spec)[0], id, "object {id}");
+        assert!(spec["results"][0]["score"].as_f64().unwrap() > 0.9999);
+    }
+    // A random model does not align the two modalities, so the cross-modal rank
+    // of the object's own spectrum is reported, not asserted.
+    eprintln!(
+        "own spectrum in the image→spectrum top 10 for {cross_in_top10} of {} uploads (random tiny model)",
+        probes.len()
+    );
+
+    // SIGTERM: the server stops accepting, finishes, and exits 0.
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+    assert!(TcpStream::connect(&addr).is_err(), "the port is closed");
+}
