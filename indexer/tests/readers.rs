@@ -281,3 +281,131 @@ fn malformed_coadds_are_errors_naming_file_hdu_and_column() {
         "{msg}"
     );
 }
+
+fn write_png(path: &Path, w: u32, h: u32, px: &[u8]) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(px).unwrap();
+}
+
+fn tiny_random() -> Embedder {
+    Embedder::Model {
+        config: Box::new(AstroClipConfig::tiny()),
+        weights: None,
+        backend: BackendChoice::Cpu,
+        batch_size: 4,
+        name: "tiny".into(),
+    }
+}
+
+#[test]
+fn png_and_fits_cutouts_ingest_as_an_image_only_collection_with_csv_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cutouts");
+    std::fs::create_dir_all(cut.join("sub")).unwrap();
+    // Two RGB PNGs of different sizes (ids from the file names) …
+    let px = |w: u32, h: u32, k: u32| -> Vec<u8> {
+        (0..w * h * 3)
+            .map(|i| ((i * (k + 1)) % 251) as u8)
+            .collect()
+    };
+    write_png(&cut.join("gal_0007.png"), 60, 40, &px(60, 40, 1));
+    write_png(&cut.join("sub/gal_0009.png"), 200, 200, &px(200, 200, 2));
+    // … a FITS g, r, z cutout stored z, r, g with its position in the header …
+    let s = 152usize;
+    let grz: Vec<f32> = (0..3 * s * s)
+        .map(|i| ((i % 97) as f32) * 0.01 * (1 + i / (s * s)) as f32)
+        .collect();
+    let zrg: Vec<f32> = [2usize, 1, 0]
+        .iter()
+        .flat_map(|&b| grz[b * s * s..(b + 1) * s * s].to_vec())
+        .collect();
+    let cards = [
+        fw::card("BAND0", "'z'"),
+        fw::card("BAND1", "'r'"),
+        fw::card("BAND2", "'g'"),
+        fw::card("RA", "150.25"),
+        fw::card("DEC", "2.5"),
+    ];
+    std::fs::write(
+        cut.join("cutout-0011.fits"),
+        fw::primary_image_f32(&[3, s, s], &zrg, &cards),
+    )
+    .unwrap();
+    // … a broken JPEG and a file without digits: both rejected with reasons.
+    std::fs::write(cut.join("broken-0013.jpg"), b"not a jpeg").unwrap();
+    write_png(&cut.join("nameless.png"), 8, 8, &px(8, 8, 3));
+    // Labels and one position by id.
+    let csv = tmp.path().join("labels.csv");
+    std::fs::write(
+        &csv,
+        "id,ra,dec,spiral,p_spiral\n7,10.5,-3.25,yes,0.9\n9,,,no,0.1\n11,,,yes,\n",
+    )
+    .unwrap();
+    let dir = tmp.path().join("coll");
+    let mut o = IngestOptions::new(vec![cut.clone(), csv.clone()], dir.clone(), tiny_random());
+    o.batch_size = 2;
+    o.mapping =
+        toml::from_str("[attributes]\nspiral = { name = \"morphology\", kind = \"category\" }")
+            .unwrap();
+    let r = ingest(&o).unwrap();
+    assert_eq!(
+        (r.rows_total, r.rows_written, r.rows_rejected),
+        (5, 3, 2),
+        "{r:?}"
+    );
+    assert_eq!(
+        r.modalities
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["image"]
+    );
+    let rejects = std::fs::read_to_string(&r.rejects_file).unwrap();
+    assert!(
+        rejects.contains("not a readable JPEG") && rejects.contains("no id"),
+        "{rejects}"
+    );
+    let c = Collection::open(&dir).unwrap();
+    let a = c.get(7).unwrap();
+    assert_eq!((a.ra, a.dec), (10.5, -3.25));
+    assert_eq!(
+        a.attributes["morphology"],
+        AttrValue::Category("yes".into())
+    );
+    assert_eq!(a.attributes["p_spiral"], AttrValue::Float(0.9));
+    assert_eq!(a.attributes["position_known"], AttrValue::Int(1));
+    assert_eq!(a.modalities, vec!["image".to_string()]);
+    let b = c.get(9).unwrap();
+    assert_eq!(
+        (b.ra, b.dec, &b.attributes["position_known"]),
+        (0.0, 0.0, &AttrValue::Int(0))
+    );
+    // The full-resolution picture of an RGB input is the input itself.
+    let png_bytes = c.get_blob(9, "image.png").unwrap().unwrap();
+    let mut rd = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0u8; rd.output_buffer_size()];
+    let info = rd.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (200, 200));
+    assert_eq!(&buf[..info.buffer_size()], &px(200, 200, 2)[..]);
+    // The FITS cutout: position from its header, bands put back in g, r, z order.
+    let f = c.get(11).unwrap();
+    assert_eq!((f.ra, f.dec), (150.25, 2.5));
+    let expect = astrovec_indexer::ingest::thumb::image_png(&astrovec_indexer::ingest::Image {
+        kind: astrovec_indexer::ingest::ImageKind::Grz,
+        height: s,
+        width: s,
+        data: grz,
+    })
+    .unwrap();
+    assert_eq!(c.get_blob(11, "image.png").unwrap().unwrap(), expect);
+    assert!(c
+        .get_embedding(11, "image")
+        .unwrap()
+        .iter()
+        .any(|v| *v != 0.0));
+}

@@ -13,8 +13,13 @@ use astrovec_indexer::ingest::{ingest, Embedder, IngestOptions, Mapping, Shard};
 /// Arguments of `astrovec ingest`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Catalog files (Parquet), read in this order.
-    #[arg(required = true, value_name = "FILE")]
+    /// Inputs, read in this order (one kind per ingest): Parquet catalogs; DESI
+    /// coadd FITS spectra (b/r/z arms combined on the 7,781-pixel 3600–9824 Å
+    /// grid), with their redrock FITS files to join redshifts by TARGETID; image
+    /// cutouts (JPEG/PNG RGB or FITS g, r, z planes in nanomaggies), as files or
+    /// directories, with an optional sidecar .csv of ids, ra/dec (degrees) and
+    /// labels; ids of images otherwise come from the digits of their file names.
+    #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Collection directory to create (or to continue with --resume).
     #[arg(long, short = 'c', value_name = "DIR")]

@@ -6,6 +6,7 @@
 
 pub mod desi;
 pub mod error;
+pub mod images;
 pub mod mapping;
 pub mod merge;
 pub mod parquet;

@@ -29,6 +29,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::error::{IngestError, Result};
+use super::images::fit_rgb;
 use super::mapping::Mapping;
 use super::progress::{Counts, InputId, Progress};
 use super::row::{check_finite, ImageKind, Reject, Row, RowOutcome};
@@ -281,9 +282,7 @@ fn input_ids(sources: &[Box<dyn Source>]) -> Result<Vec<InputId>> {
     sources
         .iter()
         .map(|s| {
-            let bytes = std::fs::metadata(s.path())
-                .map_err(|e| IngestError::io(s.path(), e))?
-                .len();
+            let bytes = s.bytes()?;
             Ok(InputId {
                 path: s.path().display().to_string(),
                 rows: s.len(),
@@ -332,6 +331,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
             .collect(),
         Embedder::Model { config, name, .. } => ["image", "spectrum"]
             .iter()
+            .filter(|m| match **m {
+                "image" => plan.image.is_some(),
+                _ => plan.spectrum.is_some(),
+            })
             .map(|m| ModalitySource {
                 name: m.to_string(),
                 dim: config.embedding_dim(),
@@ -839,20 +842,32 @@ fn encode_chunk(
     let mut embeddings: Vec<BTreeMap<String, Vec<f32>>> =
         rows.iter().map(|r| r.embeddings.clone()).collect();
     if let Some(enc) = encoder {
-        // Images, grouped by kind and size (one batch per group).
+        // Images, grouped by kind and size (one batch per group). RGB pictures
+        // of any size are brought to the model's input size first (see
+        // `images::fit_rgb`), so they form one group.
+        let size = enc.config().image_backbone.image_size;
         let mut groups: BTreeMap<(bool, usize, usize), Vec<usize>> = BTreeMap::new();
         for (i, r) in rows.iter().enumerate() {
             if let Some(img) = &r.image {
-                groups
-                    .entry((img.kind == ImageKind::Rgb, img.height, img.width))
-                    .or_default()
-                    .push(i);
+                let key = match img.kind {
+                    ImageKind::Rgb => (true, size, size),
+                    ImageKind::Grz => (false, img.height, img.width),
+                };
+                groups.entry(key).or_default().push(i);
             }
         }
         for ((rgb, h, w), idx) in groups {
             let mut flat = Vec::with_capacity(idx.len() * 3 * h * w);
-            for &i in &idx {
-                flat.extend_from_slice(&rows[i].image.as_ref().expect("grouped").data);
+            if rgb {
+                let fitted: Vec<Vec<f32>> = idx
+                    .par_iter()
+                    .map(|&i| fit_rgb(rows[i].image.as_ref().expect("grouped"), size))
+                    .collect();
+                fitted.iter().for_each(|v| flat.extend_from_slice(v));
+            } else {
+                for &i in &idx {
+                    flat.extend_from_slice(&rows[i].image.as_ref().expect("grouped").data);
+                }
             }
             let out = if rgb {
                 enc.embed_images(&flat)?

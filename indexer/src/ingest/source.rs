@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use super::desi::{self, CoaddSource};
 use super::error::{IngestError, Result};
+use super::images::{self, ImageSetSource};
 use super::mapping::Mapping;
-use super::parquet::{ParquetSource, Plan};
+use super::parquet::{ParquetSource, Plan, PlannedAttribute};
 use super::row::RowOutcome;
 use crate::fits::FitsFile;
 
@@ -30,6 +31,13 @@ pub trait Source: Send {
     fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>>;
     /// The ids of rows `0..end` (`None` where a row has no valid id).
     fn ids(&self, end: u64) -> Result<Vec<Option<u64>>>;
+    /// Size of the input in bytes (with the path and rows, it identifies the
+    /// input on `--resume`).
+    fn bytes(&self) -> Result<u64> {
+        Ok(std::fs::metadata(self.path())
+            .map_err(|e| IngestError::io(self.path(), e))?
+            .len())
+    }
 }
 
 impl Source for ParquetSource {
@@ -62,6 +70,24 @@ impl Source for CoaddSource {
     }
 }
 
+impl Source for ImageSetSource {
+    fn path(&self) -> &Path {
+        ImageSetSource::path(self)
+    }
+    fn len(&self) -> u64 {
+        ImageSetSource::len(self)
+    }
+    fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>> {
+        ImageSetSource::read_from(self, start, batch)
+    }
+    fn ids(&self, end: u64) -> Result<Vec<Option<u64>>> {
+        ImageSetSource::ids(self, end)
+    }
+    fn bytes(&self) -> Result<u64> {
+        ImageSetSource::bytes(self)
+    }
+}
+
 /// What an input file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -70,6 +96,10 @@ enum Kind {
     Coadd,
     /// A redrock file: redshifts joined to the coadds by TARGETID, not rows.
     Redrock,
+    /// A cutout file (JPEG/PNG RGB, FITS g, r, z) or a directory of them.
+    Images,
+    /// A sidecar CSV of ids, positions and labels for images.
+    Csv,
 }
 
 impl Kind {
@@ -78,6 +108,8 @@ impl Kind {
             Kind::Parquet => "Parquet catalog",
             Kind::Coadd => "DESI coadd",
             Kind::Redrock => "redrock redshift file",
+            Kind::Images => "set of image cutouts",
+            Kind::Csv => "sidecar CSV",
         }
     }
 }
@@ -90,7 +122,12 @@ fn extension(p: &Path) -> String {
 }
 
 fn classify(p: &Path) -> Result<Kind> {
+    if p.is_dir() {
+        return Ok(Kind::Images);
+    }
     match extension(p).as_str() {
+        "jpg" | "jpeg" | "png" => Ok(Kind::Images),
+        "csv" => Ok(Kind::Csv),
         "parquet" | "pq" => Ok(Kind::Parquet),
         "fits" | "fit" => {
             let f = FitsFile::open(p)?;
@@ -99,20 +136,16 @@ fn classify(p: &Path) -> Result<Kind> {
             } else if desi::is_redrock(&f) {
                 Ok(Kind::Redrock)
             } else {
-                Err(IngestError::invalid(
-                    "input",
-                    format!(
-                        "{}: a FITS file that is neither a DESI coadd (FIBERMAP + <ARM>_FLUX HDUs) \
-                         nor a redrock file (REDSHIFTS table)",
-                        p.display()
-                    ),
-                ))
+                // Anything else is read as a cutout; a file without a [3, H, W]
+                // image is then rejected with the reason.
+                Ok(Kind::Images)
             }
         }
         _ => Err(IngestError::invalid(
             "input",
             format!(
-                "{}: unsupported input (expected .parquet, or .fits DESI coadd/redrock files)",
+                "{}: unsupported input (expected .parquet; .fits DESI coadd, redrock or \
+                 cutout files; .jpg/.png cutouts or a directory of them; a .csv of labels)",
                 p.display()
             ),
         )),
@@ -143,14 +176,31 @@ pub fn open_sources(
     let rows: Vec<(&PathBuf, Kind)> = inputs
         .iter()
         .zip(kinds.iter().copied())
-        .filter(|(_, k)| *k != Kind::Redrock)
+        .filter(|(_, k)| !matches!(k, Kind::Redrock | Kind::Csv))
         .collect();
     let Some(&(first, kind)) = rows.first() else {
         return Err(IngestError::invalid(
             "inputs",
-            "only redrock files given: add the coadd files whose redshifts they hold",
+            "only redrock or CSV files given: add the coadds or images they describe",
         ));
     };
+    let side = |k: Kind| inputs.iter().zip(&kinds).filter(move |(_, x)| **x == k);
+    if kind != Kind::Coadd {
+        if let Some((p, _)) = side(Kind::Redrock).next() {
+            return Err(IngestError::invalid(
+                "inputs",
+                format!("{}: redrock files go with DESI coadds", p.display()),
+            ));
+        }
+    }
+    if kind != Kind::Images {
+        if let Some((p, _)) = side(Kind::Csv).next() {
+            return Err(IngestError::invalid(
+                "inputs",
+                format!("{}: a sidecar CSV goes with image cutouts", p.display()),
+            ));
+        }
+    }
     if let Some((p, k)) = rows.iter().find(|(_, k)| *k != kind) {
         return Err(IngestError::invalid(
             "inputs",
@@ -216,6 +266,83 @@ pub fn open_sources(
                 .collect::<Result<Vec<_>>>()?;
             Ok((sources, plan))
         }
-        Kind::Redrock => unreachable!("filtered above"),
+        Kind::Images => {
+            if !mapping.embeddings.is_empty() {
+                return Err(IngestError::invalid(
+                    "embeddings",
+                    "image files hold no precomputed embeddings (use a Parquet catalog)",
+                ));
+            }
+            let csvs: Vec<&PathBuf> = side(Kind::Csv).map(|(p, _)| p).collect();
+            if csvs.len() > 1 {
+                return Err(IngestError::invalid(
+                    "inputs",
+                    format!("{} sidecar CSVs given; merge them into one", csvs.len()),
+                ));
+            }
+            let sidecar = csvs
+                .first()
+                .map(|p| images::Sidecar::read(p, mapping))
+                .transpose()?
+                .map(std::sync::Arc::new);
+            let (mut attributes, ignored) = match &sidecar {
+                Some(s) => s.attributes(mapping)?,
+                None => (Vec::new(), Vec::new()),
+            };
+            let labels = attributes.clone();
+            attributes.push(PlannedAttribute {
+                column: "(position source)".into(),
+                def: astrovec_engine::AttributeDef {
+                    name: images::POSITION_KNOWN.into(),
+                    kind: astrovec_engine::AttributeKind::Int,
+                    unit: String::new(),
+                },
+            });
+            // Directories are one input each; loose files are grouped in order.
+            let mut sources: Vec<Box<dyn Source>> = Vec::new();
+            let mut loose: Vec<PathBuf> = Vec::new();
+            let group = |files: Vec<PathBuf>, path: PathBuf| -> Box<dyn Source> {
+                Box::new(ImageSetSource::new(
+                    path,
+                    files,
+                    sidecar.clone(),
+                    labels.clone(),
+                    min_image_size,
+                ))
+            };
+            let parent = |f: &Path| f.parent().unwrap_or(Path::new(".")).to_path_buf();
+            for (p, _) in &rows {
+                if p.is_dir() {
+                    if !loose.is_empty() {
+                        let dir = parent(&loose[0]);
+                        sources.push(group(std::mem::take(&mut loose), dir));
+                    }
+                    sources.push(group(images::list_images(p)?, (*p).clone()));
+                } else {
+                    loose.push((*p).clone());
+                }
+            }
+            if !loose.is_empty() {
+                let dir = parent(&loose[0]);
+                sources.push(group(loose, dir));
+            }
+            let plan = Plan {
+                id: match &sidecar {
+                    Some(_) => "sidecar CSV id, else the digits of the file name".into(),
+                    None => "the digits of the file name".into(),
+                },
+                ra: "sidecar CSV / FITS header RA".into(),
+                dec: "sidecar CSV / FITS header DEC".into(),
+                image: Some("image files (JPEG/PNG RGB, FITS g, r, z)".into()),
+                image_layout: Default::default(),
+                spectrum: None,
+                embeddings: Vec::new(),
+                attributes,
+                ignored,
+                min_image_size,
+            };
+            Ok((sources, plan))
+        }
+        Kind::Redrock | Kind::Csv => unreachable!("filtered above"),
     }
 }

@@ -1,0 +1,714 @@
+//! Image-only inputs: cutout files (JPEG/PNG RGB, FITS g, r, z planes) in
+//! directories or listed one by one, with an optional sidecar CSV of ids,
+//! positions and labels. Such a collection has only the `image` modality.
+//!
+//! - **Ids**: from the CSV when it has a `file` column (file name → row) and an
+//!   id column (the mapping's `id`, else `id`); otherwise the last run of digits
+//!   in the file name (`101654.jpg` → 101654, `gal_00042.png` → 42). A file
+//!   without one is rejected.
+//! - **Positions**: the CSV's `ra`/`dec` columns (the mapping's names, ICRS
+//!   degrees), else a FITS header's `RA`/`DEC` or `CRVAL1`/`CRVAL2`; an image
+//!   without a position is placed at (0°, 0°) and gets `position_known = 0`
+//!   (1 otherwise), so cone searches can exclude it.
+//! - **Labels**: the CSV's other columns become attributes (types inferred:
+//!   integer, float or category; the mapping's `[attributes]` renames/retypes
+//!   them, `unknown_columns = "ignore"` keeps only those named). CSV rows are
+//!   joined by file name when there is a `file` column, else by id.
+//! - **RGB** (JPEG/PNG, 8 or 16 bit, grey or RGB(A)): planes R, G, B in [0, 1],
+//!   kept at full resolution (for the `image.png` blob). For the encoder, which
+//!   expects the Legacy Survey viewer colours in channel order (z, r, g) — that
+//!   is (R, G, B) for display — the picture is centre-cropped to a square and
+//!   area-resampled to the model's input size ([`fit_rgb`]); its colours are
+//!   taken as they are (an SDSS gri composite is not re-mapped, and its pixel
+//!   scale is not matched to 0.262″).
+//! - **FITS**: the first HDU holding a `[3, H, W]` image, bands g, r, z in
+//!   nanomaggies (reordered by `BAND0..2`/`BANDS` keywords when present); these
+//!   go through `legacy_rgb` and the centre crop like the catalog cutouts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use astrovec_engine::{AttrValue, AttributeDef, AttributeKind};
+use rayon::prelude::*;
+
+use super::desi::Ignored;
+use super::error::{IngestError, Result};
+use super::mapping::{attribute_name_for, Mapping, UnknownColumns};
+use super::parquet::PlannedAttribute;
+use super::row::{check_finite, Image, ImageKind, Row, RowOutcome};
+use super::source::Batches;
+use crate::fits::FitsFile;
+
+/// Extensions read as image files.
+pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "fits", "fit"];
+
+/// Name of the attribute saying whether an image's position is known.
+pub const POSITION_KNOWN: &str = "position_known";
+
+fn ext(p: &Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// True when `p` has an image file extension.
+pub fn is_image_file(p: &Path) -> bool {
+    IMAGE_EXTENSIONS.contains(&ext(p).as_str())
+}
+
+/// Every image file under `dir` (recursively), sorted by path.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).map_err(|e| IngestError::io(&d, e))? {
+            let p = entry.map_err(|e| IngestError::io(&d, e))?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if is_image_file(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The last run of ASCII digits in the file stem, as an id.
+pub fn id_from_file_name(p: &Path) -> Option<u64> {
+    let stem = p.file_stem()?.to_str()?;
+    let end = stem.rfind(|c: char| c.is_ascii_digit())? + 1;
+    let start = stem[..end]
+        .rfind(|c: char| !c.is_ascii_digit())
+        .map_or(0, |i| i + 1);
+    stem[start..end].parse().ok()
+}
+
+/// Splits one CSV line (RFC 4180 quoting: `"a, b"`, `""` for a quote).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|f| f.trim().to_string()).collect()
+}
+
+/// A sidecar CSV: header and rows of cells.
+#[derive(Debug, Clone)]
+pub struct Sidecar {
+    path: PathBuf,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    /// Column joined on the file name, if any.
+    file_col: Option<usize>,
+    /// Id column, if any.
+    id_col: Option<usize>,
+    ra_col: Option<usize>,
+    dec_col: Option<usize>,
+    /// Row index by file name, or by id.
+    by_file: HashMap<String, usize>,
+    by_id: HashMap<u64, usize>,
+}
+
+impl Sidecar {
+    /// Reads `path` (first line = header). Errors name the file, line and column.
+    pub fn read(path: &Path, mapping: &Mapping) -> Result<Sidecar> {
+        let text = std::fs::read_to_string(path).map_err(|e| IngestError::io(path, e))?;
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header = csv_fields(
+            lines
+                .next()
+                .ok_or_else(|| IngestError::malformed(path, None, Some(0), "empty CSV"))?,
+        );
+        let mut rows = Vec::new();
+        for (k, l) in lines.enumerate() {
+            let f = csv_fields(l);
+            if f.len() != header.len() {
+                return Err(IngestError::malformed(
+                    path,
+                    None,
+                    Some(k as u64 + 1),
+                    format!("{} fields, the header has {}", f.len(), header.len()),
+                ));
+            }
+            rows.push(f);
+        }
+        let col = |names: &[&str]| {
+            header
+                .iter()
+                .position(|h| names.iter().any(|n| h.eq_ignore_ascii_case(n)))
+        };
+        let file_col = col(&["file", "filename", "path"]);
+        let id_col = col(&[mapping.id.as_str(), "id"]);
+        let (ra_col, dec_col) = (col(&[mapping.ra.as_str()]), col(&[mapping.dec.as_str()]));
+        if file_col.is_none() && id_col.is_none() {
+            return Err(IngestError::malformed(
+                path,
+                Some(&mapping.id),
+                None,
+                "the CSV needs a `file` column or an id column (`id` or the mapping's id) to join images",
+            ));
+        }
+        let mut s = Sidecar {
+            path: path.to_path_buf(),
+            header,
+            rows,
+            file_col,
+            id_col,
+            ra_col,
+            dec_col,
+            by_file: HashMap::new(),
+            by_id: HashMap::new(),
+        };
+        for (r, row) in s.rows.iter().enumerate() {
+            if let Some(c) = file_col {
+                let name = Path::new(&row[c])
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                s.by_file.insert(name, r);
+            } else if let Some(c) = id_col {
+                let id = row[c].parse::<u64>().map_err(|_| {
+                    IngestError::malformed(
+                        path,
+                        Some(&s.header[c]),
+                        Some(r as u64 + 1),
+                        format!("`{}` is not an id (an integer ≥ 0)", row[c]),
+                    )
+                })?;
+                s.by_id.insert(id, r);
+            }
+        }
+        Ok(s)
+    }
+
+    /// The attributes its label columns give, and the columns not used.
+    pub fn attributes(&self, mapping: &Mapping) -> Result<(Vec<PlannedAttribute>, Vec<Ignored>)> {
+        let roles = [self.file_col, self.id_col, self.ra_col, self.dec_col];
+        let mut attrs = Vec::new();
+        let mut ignored = Vec::new();
+        for name in mapping.attributes.keys() {
+            if !self.header.iter().any(|h| h == name) {
+                return Err(IngestError::malformed(
+                    &self.path,
+                    Some(name),
+                    None,
+                    "missing column (named in the mapping's attributes)",
+                ));
+            }
+        }
+        for (c, h) in self.header.iter().enumerate() {
+            if roles.contains(&Some(c)) {
+                continue;
+            }
+            let values = self
+                .rows
+                .iter()
+                .map(|r| r[c].as_str())
+                .filter(|v| !v.is_empty());
+            let inferred = if values.clone().all(|v| v.parse::<i64>().is_ok()) {
+                AttributeKind::Int
+            } else if values.clone().all(|v| v.parse::<f64>().is_ok()) {
+                AttributeKind::Float
+            } else {
+                AttributeKind::Category
+            };
+            let def = match mapping.attributes.get(h) {
+                Some(spec) => AttributeDef {
+                    name: spec.name().to_string(),
+                    kind: spec.kind().unwrap_or(inferred),
+                    unit: spec.unit().to_string(),
+                },
+                None if mapping.ignore.contains(h) => {
+                    ignored.push((h.clone(), "listed in the mapping's `ignore`".into()));
+                    continue;
+                }
+                None if mapping.unknown_columns == UnknownColumns::Ignore => {
+                    ignored.push((
+                        h.clone(),
+                        "not named in the mapping (unknown_columns = \"ignore\")".into(),
+                    ));
+                    continue;
+                }
+                None => match attribute_name_for(h) {
+                    Some(name) if name != POSITION_KNOWN => AttributeDef {
+                        name,
+                        kind: inferred,
+                        unit: String::new(),
+                    },
+                    _ => {
+                        ignored.push((h.clone(), "no valid attribute name".into()));
+                        continue;
+                    }
+                },
+            };
+            attrs.push(PlannedAttribute {
+                column: h.clone(),
+                def,
+            });
+        }
+        Ok((attrs, ignored))
+    }
+
+    fn row_for(&self, file: &Path, id: Option<u64>) -> Option<&[String]> {
+        let r = if self.file_col.is_some() {
+            let name = file.file_name()?.to_string_lossy();
+            self.by_file.get(name.as_ref())
+        } else {
+            self.by_id.get(&id?)
+        };
+        r.map(|&r| self.rows[r].as_slice())
+    }
+}
+
+/// A set of image files read as one input.
+pub struct ImageSetSource {
+    path: PathBuf,
+    files: Vec<PathBuf>,
+    sidecar: Option<std::sync::Arc<Sidecar>>,
+    attributes: Vec<PlannedAttribute>,
+    min_image_size: usize,
+}
+
+impl ImageSetSource {
+    /// A source over `files` (in this order), identified by `path` (the
+    /// directory they were listed from). `attributes` come from
+    /// [`Sidecar::attributes`]; `min_image_size` is the smallest FITS cutout side
+    /// accepted (the encoder's crop).
+    pub fn new(
+        path: PathBuf,
+        files: Vec<PathBuf>,
+        sidecar: Option<std::sync::Arc<Sidecar>>,
+        attributes: Vec<PlannedAttribute>,
+        min_image_size: usize,
+    ) -> Self {
+        ImageSetSource {
+            path,
+            files,
+            sidecar,
+            attributes,
+            min_image_size,
+        }
+    }
+
+    /// The directory (or first file's directory).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of files.
+    pub fn len(&self) -> u64 {
+        self.files.len() as u64
+    }
+
+    /// True without files.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Total size of the files, bytes (identifies the input on `--resume`).
+    pub fn bytes(&self) -> Result<u64> {
+        self.files.iter().try_fold(0u64, |acc, f| {
+            Ok(acc
+                + std::fs::metadata(f)
+                    .map_err(|e| IngestError::io(f, e))?
+                    .len())
+        })
+    }
+
+    fn id_of(&self, file: &Path) -> Option<u64> {
+        if let Some(s) = &self.sidecar {
+            if let (Some(_), Some(c)) = (s.file_col, s.id_col) {
+                return s.row_for(file, None)?.get(c)?.parse().ok();
+            }
+        }
+        id_from_file_name(file)
+    }
+
+    /// Ids of files `0..end`.
+    pub fn ids(&self, end: u64) -> Result<Vec<Option<u64>>> {
+        Ok(self.files[..(end as usize).min(self.files.len())]
+            .iter()
+            .map(|f| self.id_of(f))
+            .collect())
+    }
+
+    /// Images from `start` on, in batches of `batch`.
+    pub fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>> {
+        let starts: Vec<usize> = (start as usize..self.files.len())
+            .step_by(batch.max(1))
+            .collect();
+        Ok(Box::new(starts.into_iter().map(move |s| {
+            let end = (s + batch.max(1)).min(self.files.len());
+            Ok((s..end).into_par_iter().map(|i| self.read_one(i)).collect())
+        })))
+    }
+
+    fn read_one(&self, i: usize) -> RowOutcome {
+        let file = &self.files[i];
+        let name = file.display();
+        let id = self.id_of(file);
+        let result = (|| -> std::result::Result<Row, String> {
+            let (image, header_pos) = read_image(file, self.min_image_size)?;
+            let id = id.ok_or_else(|| {
+                format!("{name}: no id (no digits in the file name and no CSV row with one)")
+            })?;
+            let csv = self
+                .sidecar
+                .as_ref()
+                .and_then(|s| s.row_for(file, Some(id)));
+            let sidecar = self.sidecar.as_deref();
+            let num = |col: Option<usize>| -> std::result::Result<Option<f64>, String> {
+                match (csv, col) {
+                    (Some(row), Some(c)) if !row[c].is_empty() => {
+                        row[c].parse::<f64>().map(Some).map_err(|_| {
+                            format!(
+                                "CSV column {}: `{}` is not a number",
+                                sidecar.expect("row").header[c],
+                                row[c]
+                            )
+                        })
+                    }
+                    _ => Ok(None),
+                }
+            };
+            let csv_pos = match (
+                num(sidecar.and_then(|s| s.ra_col))?,
+                num(sidecar.and_then(|s| s.dec_col))?,
+            ) {
+                (Some(ra), Some(dec)) => Some((ra, dec)),
+                _ => None,
+            };
+            let pos = csv_pos.or(header_pos);
+            if let Some((ra, dec)) = pos {
+                if !(0.0..=360.0).contains(&ra) {
+                    return Err(format!("ra {ra} is outside [0, 360] degrees"));
+                }
+                if !(-90.0..=90.0).contains(&dec) {
+                    return Err(format!("dec {dec} is outside [-90, 90] degrees"));
+                }
+            }
+            let (ra, dec) = pos.unwrap_or((0.0, 0.0));
+            let mut attributes = vec![(
+                POSITION_KNOWN.to_string(),
+                AttrValue::Int(pos.is_some() as i64),
+            )];
+            if let (Some(row), Some(s)) = (csv, sidecar) {
+                for a in &self.attributes {
+                    let c = s
+                        .header
+                        .iter()
+                        .position(|h| *h == a.column)
+                        .expect("planned");
+                    let v = &row[c];
+                    if v.is_empty() {
+                        continue;
+                    }
+                    let value = match a.def.kind {
+                        AttributeKind::Int => v.parse().map(AttrValue::Int).ok(),
+                        AttributeKind::Float => v
+                            .parse::<f64>()
+                            .ok()
+                            .filter(|x| x.is_finite())
+                            .map(AttrValue::Float),
+                        AttributeKind::Category => Some(AttrValue::Category(v.clone())),
+                    };
+                    match value {
+                        Some(v) => attributes.push((a.def.name.clone(), v)),
+                        None => {
+                            return Err(format!(
+                                "CSV column {}: `{v}` is not a valid {:?}",
+                                a.column, a.def.kind
+                            ))
+                        }
+                    }
+                }
+            }
+            Ok(Row {
+                id,
+                ra,
+                dec,
+                attributes,
+                image: Some(image),
+                spectrum: None,
+                embeddings: Default::default(),
+            })
+        })();
+        RowOutcome {
+            row: i as u64,
+            id,
+            result,
+        }
+    }
+}
+
+/// Reads one cutout file: the image and, for FITS, the header position.
+pub fn read_image(
+    file: &Path,
+    min_size: usize,
+) -> std::result::Result<(Image, Option<(f64, f64)>), String> {
+    let name = file.display();
+    match ext(file).as_str() {
+        "jpg" | "jpeg" => {
+            let bytes = std::fs::read(file).map_err(|e| format!("{name}: {e}"))?;
+            let opts = zune_core::options::DecoderOptions::default()
+                .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
+            let mut dec = zune_jpeg::JpegDecoder::new_with_options(
+                zune_core::bytestream::ZCursor::new(&bytes),
+                opts,
+            );
+            let px = dec
+                .decode()
+                .map_err(|e| format!("{name}: not a readable JPEG: {e:?}"))?;
+            let info = dec
+                .info()
+                .ok_or_else(|| format!("{name}: JPEG without a header"))?;
+            let (w, h) = (info.width as usize, info.height as usize);
+            interleaved_to_planar(&px, h, w, 3, 255.0)
+                .map(|i| (i, None))
+                .map_err(|e| format!("{name}: {e}"))
+        }
+        "png" => {
+            let f = std::fs::File::open(file).map_err(|e| format!("{name}: {e}"))?;
+            let mut dec = png::Decoder::new(std::io::BufReader::new(f));
+            dec.set_transformations(png::Transformations::EXPAND);
+            let mut reader = dec
+                .read_info()
+                .map_err(|e| format!("{name}: not a readable PNG: {e}"))?;
+            let mut buf = vec![0u8; reader.output_buffer_size()];
+            let info = reader
+                .next_frame(&mut buf)
+                .map_err(|e| format!("{name}: not a readable PNG: {e}"))?;
+            let (w, h) = (info.width as usize, info.height as usize);
+            let channels = info.color_type.samples();
+            let values: Vec<f32> = match info.bit_depth {
+                png::BitDepth::Sixteen => buf[..info.buffer_size()]
+                    .chunks_exact(2)
+                    .map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0)
+                    .collect(),
+                _ => buf[..info.buffer_size()]
+                    .iter()
+                    .map(|&b| b as f32 / 255.0)
+                    .collect(),
+            };
+            let (rgb, n) = match channels {
+                1 | 2 => {
+                    // Grey (with alpha): the same value in R, G and B.
+                    let grey: Vec<f32> = values
+                        .chunks_exact(channels)
+                        .flat_map(|p| [p[0]; 3])
+                        .collect();
+                    (grey, 3)
+                }
+                _ => (values, channels),
+            };
+            interleaved_f32_to_planar(&rgb, h, w, n)
+                .map(|i| (i, None))
+                .map_err(|e| format!("{name}: {e}"))
+        }
+        "fits" | "fit" => read_fits_cutout(file, min_size),
+        other => Err(format!("{name}: unsupported image type .{other}")),
+    }
+}
+
+fn interleaved_to_planar(
+    px: &[u8],
+    h: usize,
+    w: usize,
+    n: usize,
+    max: f32,
+) -> std::result::Result<Image, String> {
+    let v: Vec<f32> = px.iter().map(|&b| b as f32 / max).collect();
+    interleaved_f32_to_planar(&v, h, w, n)
+}
+
+fn interleaved_f32_to_planar(
+    v: &[f32],
+    h: usize,
+    w: usize,
+    n: usize,
+) -> std::result::Result<Image, String> {
+    if h == 0 || w == 0 || v.len() < h * w * n || n < 3 {
+        return Err(format!(
+            "decoded {} values for a {h}×{w} image with {n} channels",
+            v.len()
+        ));
+    }
+    let plane = h * w;
+    let mut data = vec![0.0f32; 3 * plane];
+    for p in 0..plane {
+        for c in 0..3 {
+            data[c * plane + p] = v[p * n + c];
+        }
+    }
+    Ok(Image {
+        kind: ImageKind::Rgb,
+        height: h,
+        width: w,
+        data,
+    })
+}
+
+fn read_fits_cutout(
+    file: &Path,
+    min_size: usize,
+) -> std::result::Result<(Image, Option<(f64, f64)>), String> {
+    let fits = FitsFile::open(file).map_err(|e| e.to_string())?;
+    let hdu = fits
+        .hdus()
+        .iter()
+        .find(|h| !h.is_table() && h.shape().is_ok_and(|s| s.len() == 3 && s[0] == 3))
+        .ok_or_else(|| format!("{}: no HDU holds a [3, H, W] g, r, z image", file.display()))?;
+    let img = hdu.image().map_err(|e| e.to_string())?;
+    let (h, w) = (img.shape[1], img.shape[2]);
+    if h < min_size || w < min_size {
+        return Err(format!(
+            "{}: image is {h}×{w}, smaller than the encoder's {min_size}×{min_size} input",
+            file.display()
+        ));
+    }
+    // Band order from BAND0..2 or BANDS ("grz"); g, r, z when absent.
+    let bands: Vec<String> = match (0..3)
+        .map(|i| {
+            hdu.keyword(&format!("BAND{i}"))
+                .map(|b| b.to_ascii_lowercase())
+        })
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(b) => b,
+        None => match hdu.keyword("BANDS") {
+            Some(s) if s.chars().count() == 3 => s
+                .chars()
+                .map(|c| c.to_ascii_lowercase().to_string())
+                .collect(),
+            _ => vec!["g".into(), "r".into(), "z".into()],
+        },
+    };
+    let plane = h * w;
+    let mut data = vec![0.0f32; 3 * plane];
+    for (target, band) in ["g", "r", "z"].iter().enumerate() {
+        let src = bands
+            .iter()
+            .position(|b| b == band)
+            .ok_or_else(|| format!("{}: bands {bands:?} do not include {band}", file.display()))?;
+        for p in 0..plane {
+            data[target * plane + p] = img.values[src * plane + p] as f32;
+        }
+    }
+    check_finite("image", &data).map_err(|e| format!("{}: {e}", file.display()))?;
+    let num = |k: &str| hdu.keyword(k).and_then(|v| v.parse::<f64>().ok());
+    let pos = match (num("RA"), num("DEC")) {
+        (Some(ra), Some(dec)) => Some((ra, dec)),
+        _ => num("CRVAL1").zip(num("CRVAL2")),
+    };
+    Ok((
+        Image {
+            kind: ImageKind::Grz,
+            height: h,
+            width: w,
+            data,
+        },
+        pos,
+    ))
+}
+
+/// Area-averaging weights mapping `n` input pixels onto `m` output pixels:
+/// for each output pixel, `(input index, weight)` pairs summing to 1.
+fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f32)>> {
+    let scale = n as f64 / m as f64;
+    (0..m)
+        .map(|o| {
+            let (a, b) = (o as f64 * scale, (o + 1) as f64 * scale);
+            let mut w = Vec::new();
+            let mut i = a.floor() as usize;
+            while (i as f64) < b && i < n {
+                let overlap = (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0);
+                if overlap > 0.0 {
+                    w.push((i, (overlap / scale) as f32));
+                }
+                i += 1;
+            }
+            w
+        })
+        .collect()
+}
+
+/// An RGB picture as the image encoder takes it: centre-cropped to a square and
+/// area-resampled to `size × size`, planar `[3, size, size]` in [0, 1].
+pub fn fit_rgb(image: &Image, size: usize) -> Vec<f32> {
+    let (h, w) = (image.height, image.width);
+    let side = h.min(w);
+    let (top, left) = ((h - side) / 2, (w - side) / 2);
+    let wts = area_weights(side, size);
+    let plane = h * w;
+    let mut out = vec![0.0f32; 3 * size * size];
+    for c in 0..3 {
+        for (oy, wy) in wts.iter().enumerate() {
+            for (ox, wx) in wts.iter().enumerate() {
+                let mut s = 0.0f32;
+                for &(iy, a) in wy {
+                    let row = c * plane + (top + iy) * w + left;
+                    for &(ix, b) in wx {
+                        s += a * b * image.data[row + ix];
+                    }
+                }
+                out[c * size * size + oy * size + ox] = s.clamp(0.0, 1.0);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_come_from_the_last_digits_of_the_file_name() {
+        assert_eq!(id_from_file_name(Path::new("a/101654.jpg")), Some(101654));
+        assert_eq!(id_from_file_name(Path::new("gal_00042.png")), Some(42));
+        assert_eq!(id_from_file_name(Path::new("dr9_3_x17b.fits")), Some(17));
+        assert_eq!(id_from_file_name(Path::new("galaxy.png")), None);
+        assert_eq!(csv_fields(r#"1,"a, ""b""",x "#), vec!["1", "a, \"b\"", "x"]);
+    }
+
+    #[test]
+    fn rgb_is_cropped_square_and_area_resampled() {
+        // 4 rows × 6 columns: the centre 4×4 is kept, then halved to 2×2.
+        let (h, w) = (4, 6);
+        let data: Vec<f32> = (0..3)
+            .flat_map(|c| (0..h * w).map(move |p| if c == 0 { (p % w) as f32 / 10.0 } else { 0.5 }))
+            .collect();
+        let img = Image {
+            kind: ImageKind::Rgb,
+            height: h,
+            width: w,
+            data,
+        };
+        let out = fit_rgb(&img, 2);
+        assert_eq!(out.len(), 12);
+        // Columns 1..5 kept; output column 0 averages columns 1, 2 → 0.15.
+        assert!(
+            (out[0] - 0.15).abs() < 1e-6 && (out[1] - 0.35).abs() < 1e-6,
+            "{out:?}"
+        );
+        assert!(out[4..].iter().all(|v| (v - 0.5).abs() < 1e-6));
+        // Weights of a non-integer ratio still sum to one.
+        for w in area_weights(424, 144) {
+            assert!((w.iter().map(|x| x.1).sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+}
