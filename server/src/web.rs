@@ -1,7 +1,7 @@
 //! The web page, served at `/` from files embedded in the binary at build time
-//! (`server/web/`). Today `index.html` is a placeholder that points at the API;
-//! the search page replaces the files in `server/web/` and lists them in
-//! [`ASSETS`] — nothing else in the server changes.
+//! (`server/web/`): `index.html`, a stylesheet and three ES modules (`app.js`:
+//! the page; `coords.js`: RA/Dec parsing; `plots.js`: spectrum and map drawing).
+//! Plain files, no build step: editing them and rebuilding the binary is all.
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -22,12 +22,30 @@ pub struct Asset {
 /// The page itself.
 const INDEX_HTML: &[u8] = include_bytes!("../web/index.html");
 
-/// Files under `/assets/`.
-pub const ASSETS: &[Asset] = &[Asset {
-    path: "style.css",
-    content_type: "text/css; charset=utf-8",
-    bytes: include_bytes!("../web/style.css"),
-}];
+/// Files under `/assets/`: the stylesheet and the page's JavaScript modules
+/// (plain ES modules, no build step).
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        path: "style.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../web/style.css"),
+    },
+    Asset {
+        path: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/app.js"),
+    },
+    Asset {
+        path: "coords.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/coords.js"),
+    },
+    Asset {
+        path: "plots.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../web/plots.js"),
+    },
+];
 
 /// `GET /`.
 pub async fn index() -> Response {
