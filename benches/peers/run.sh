@@ -10,8 +10,8 @@
 # engines are installed into a venv there from requirements.txt (pinned versions),
 # never into the repository.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
+peers_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$peers_dir/../.." && pwd)"
 CACHE="${CACHE:-$HOME/.cache/astrovec-bench}"
 N="${N:-100000}"
 DIM="${DIM:-1024}"
@@ -23,7 +23,7 @@ venv="$CACHE/venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install -q -r "$here/requirements.txt"
+"$venv/bin/pip" install -q -r "$peers_dir/requirements.txt"
 py="$venv/bin/python"
 
 if [ -n "${EMBEDDINGS:-}" ]; then
@@ -32,11 +32,11 @@ if [ -n "${EMBEDDINGS:-}" ]; then
   #   the default model (models/astrovec-small/) into an .npy.
   data="$CACHE/emb-$(basename "$EMBEDDINGS" .npy)"
   title="Default-model embeddings ($(basename "$EMBEDDINGS"))"
-  [ -f "$data/gt.npy" ] || "$py" "$here/peers.py" embeddings --embeddings "$EMBEDDINGS" --out "$data" --queries "$QUERIES"
+  [ -f "$data/gt.npy" ] || "$py" "$peers_dir/peers.py" embeddings --embeddings "$EMBEDDINGS" --out "$data" --queries "$QUERIES"
 else
   data="$CACHE/synth-$N-$DIM"
   title="Synthetic clustered set, $N × $DIM"
-  [ -f "$data/gt.npy" ] || "$py" "$here/peers.py" gen --out "$data" --n "$N" --dim "$DIM" --queries "$QUERIES"
+  [ -f "$data/gt.npy" ] || "$py" "$peers_dir/peers.py" gen --out "$data" --n "$N" --dim "$DIM" --queries "$QUERIES"
 fi
 results="$data/results"
 mkdir -p "$results"
@@ -53,14 +53,14 @@ for l in sys.stdin:
 ASTROVEC_PEERS_DATA="$data" ASTROVEC_PEERS_OUT="$results/astrovec.json" ASTROVEC_PEERS_WORK="$CACHE" "$bin"
 
 # The peers, one process each.
-"$py" "$here/peers.py" peers --data "$data" --work "$CACHE/work" --results "$results"
+"$py" "$peers_dir/peers.py" peers --data "$data" --work "$CACHE/work" --results "$results"
 
-"$py" "$here/peers.py" report --data "$data" --title "$title" --out "$OUT" "$results"/*.json
+"$py" "$peers_dir/peers.py" report --data "$data" --title "$title" --out "$OUT" "$results"/*.json
 {
   echo
   echo "Machine:"
   echo '```'
-  "$py" "$here/peers.py" machine
+  "$py" "$peers_dir/peers.py" machine
   echo '```'
 } >> "$OUT"
 echo "run.sh: wrote $OUT (paste into BENCHMARKS.md)" >&2
