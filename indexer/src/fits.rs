@@ -102,7 +102,7 @@ fn err(
 }
 
 /// A header value without quotes or comment.
-fn parse_value(raw: &str) -> String {
+pub(crate) fn parse_value(raw: &str) -> String {
     let raw = raw.trim_start();
     if let Some(rest) = raw.strip_prefix('\'') {
         // Strings end at the next lone quote ('' is an escaped quote).

@@ -181,6 +181,11 @@ fn bad_rows_are_rejected_with_reasons_and_good_rows_kept() {
         ),
         (8, 8, 3, 5)
     );
+    // Per-stage rates: rows over each stage's own seconds.
+    let rates = &report.stage_objects_per_second;
+    assert!(rates.read > 0.0 && rates.encode > 0.0 && rates.write > 0.0);
+    assert!((rates.read - 8.0 / report.seconds.read).abs() < 1e-6 * rates.read);
+    assert!(report.summary().contains("objects/s per stage"));
     let kinds = &report.rejected_by_kind;
     assert_eq!(kinds["duplicate id"], 1);
     assert_eq!(kinds["non-finite value"], 1);
@@ -531,4 +536,60 @@ fn three_shards_merged_equal_one_run() {
     for id in [a[0].0, a[77].0] {
         assert_eq!(c1.get(id).unwrap(), c2.get(id).unwrap());
     }
+}
+
+#[test]
+fn npy_embeddings_attach_to_the_rows_of_several_inputs_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.parquet"), tmp.path().join("b.parquet"));
+    simple_catalog(&a, 5, 2);
+    simple_catalog(&b, 3, 2); // ids 0..3 again: duplicates of a's rows, rejected
+                              // Row i of the files belongs to input row i (a's 5 rows, then b's 3).
+    let img = ndarray::Array2::from_shape_fn((8, 6), |(i, j)| (i * 10 + j) as f32 + 0.5);
+    let mut spec = ndarray::Array2::from_shape_fn((8, 4), |(i, j)| (i + j) as f64 - 1.5);
+    spec[[3, 2]] = f64::NAN;
+    let (pi, ps) = (tmp.path().join("img.npy"), tmp.path().join("spec.npy"));
+    ndarray_npy::write_npy(&pi, &img).unwrap();
+    ndarray_npy::write_npy(&ps, &spec).unwrap();
+    let mut m = Mapping::default();
+    m.embeddings
+        .insert("image".into(), pi.display().to_string());
+    m.embeddings
+        .insert("spectrum".into(), ps.display().to_string());
+    let dir = tmp.path().join("coll");
+    let mut o = IngestOptions::new(
+        vec![a.clone(), b.clone()],
+        dir.clone(),
+        Embedder::Precomputed,
+    );
+    o.mapping = m.clone();
+    o.batch_size = 2;
+    let r = ingest(&o).unwrap();
+    assert_eq!((r.rows_total, r.rows_written, r.rows_rejected), (8, 4, 4));
+    assert_eq!(r.rejected_by_kind["non-finite value"], 1);
+    assert_eq!(r.rejected_by_kind["duplicate id"], 3);
+    let dims: Vec<(String, usize)> = r
+        .modalities
+        .iter()
+        .map(|m| (m.name.clone(), m.dim))
+        .collect();
+    assert_eq!(dims, vec![("image".into(), 6), ("spectrum".into(), 4)]);
+    let c = Collection::open(&dir).unwrap();
+    let mut ids = c.ids();
+    ids.sort_unstable();
+    assert_eq!(ids, vec![0, 1, 2, 4]);
+    // Stored vectors are normalised: compare directions.
+    let mut want: Vec<f32> = img.row(4).to_vec();
+    astrovec_engine::normalize(&mut want);
+    let got = c.get_embedding(4, "image").unwrap();
+    assert!(got.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-6));
+    // A file with the wrong number of rows is an error naming it.
+    let short = tmp.path().join("short.npy");
+    ndarray_npy::write_npy(&short, &ndarray::Array2::<f32>::ones((7, 6))).unwrap();
+    m.embeddings
+        .insert("image".into(), short.display().to_string());
+    let mut o2 = IngestOptions::new(vec![a, b], tmp.path().join("c2"), Embedder::Precomputed);
+    o2.mapping = m;
+    let msg = ingest(&o2).unwrap_err().to_string();
+    assert!(msg.contains("short.npy") && msg.contains("7 rows"), "{msg}");
 }

@@ -409,3 +409,155 @@ fn png_and_fits_cutouts_ingest_as_an_image_only_collection_with_csv_labels() {
         .iter()
         .any(|v| *v != 0.0));
 }
+
+mod hdf5_files {
+    use super::*;
+    use hdf5_metno as h5;
+
+    fn put<T: h5::H5Type>(g: &h5::Group, name: &str, shape: &[usize], data: &[T]) {
+        g.new_dataset::<T>()
+            .shape(shape.to_vec())
+            .create(name)
+            .unwrap()
+            .write_raw(data)
+            .unwrap();
+    }
+
+    fn cutout(k: usize) -> Vec<f32> {
+        (0..152 * 152 * 3)
+            .map(|i| ((i * (k + 2)) % 89) as f32 * 0.004)
+            .collect()
+    }
+
+    fn spectrum(k: usize) -> Vec<f32> {
+        (0..7781)
+            .map(|i| 1.0 + (i as f32 * 0.003 * (k + 1) as f32).sin())
+            .collect()
+    }
+
+    #[test]
+    fn astroclip_layout_groups_ingest_with_redshifts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("astroclip.h5");
+        {
+            let f = h5::File::create(&path).unwrap();
+            // Groups "10" and "2": read in numeric order (2 before 10).
+            for (name, ids) in [("10", vec![30i64, 31]), ("2", vec![20, 21, 22])] {
+                let g = f.create_group(name).unwrap();
+                let n = ids.len();
+                let imgs: Vec<f32> = (0..n).flat_map(|k| cutout(ids[k] as usize)).collect();
+                put(&g, "images", &[n, 152, 152, 3], &imgs);
+                let specs: Vec<f32> = (0..n).flat_map(|k| spectrum(ids[k] as usize)).collect();
+                put(&g, "spectra", &[n, 7781, 1], &specs);
+                let z: Vec<f32> = ids.iter().map(|&i| i as f32 / 100.0).collect();
+                put(&g, "redshifts", &[n], &z);
+                put(&g, "targetids", &[n], &ids);
+            }
+        }
+        let dir = tmp.path().join("coll");
+        let mut o = IngestOptions::new(vec![path.clone()], dir.clone(), tiny_random());
+        o.batch_size = 2;
+        let r = ingest(&o).unwrap();
+        assert_eq!((r.rows_total, r.rows_written, r.rows_rejected), (5, 5, 0));
+        let c = Collection::open(&dir).unwrap();
+        let o21 = c.get(21).unwrap();
+        assert_eq!(o21.attributes["redshift"], AttrValue::Float(0.21f32 as f64));
+        assert_eq!(o21.attributes["position_known"], AttrValue::Int(0));
+        assert_eq!(
+            o21.modalities,
+            vec!["image".to_string(), "spectrum".to_string()]
+        );
+        // Rows keep the numeric group order, and the spectrum is [7781, 1] read right.
+        let blob = c.get_blob(31, "spectrum.f16").unwrap().unwrap();
+        let back = astrovec_engine::blobs::decode_spectrum_f16(&blob).unwrap();
+        assert!((back[500] - spectrum(31)[500]).abs() < 1e-2);
+        let rejects = std::path::Path::new(&r.rejects_file);
+        assert!(!rejects.exists() || std::fs::read_to_string(rejects).unwrap().is_empty());
+        // Same cutouts as the Parquet mirror layout would give: channel-last → g, r, z planes.
+        let png = c.get_blob(20, "image.png").unwrap().unwrap();
+        let planar: Vec<f32> = {
+            let hwc = cutout(20);
+            (0..3)
+                .flat_map(|b| (0..152 * 152).map(move |p| (b, p)))
+                .map(|(b, p)| hwc[p * 3 + b])
+                .collect()
+        };
+        let expect = astrovec_indexer::ingest::thumb::image_png(&astrovec_indexer::ingest::Image {
+            kind: astrovec_indexer::ingest::ImageKind::Grz,
+            height: 152,
+            width: 152,
+            data: planar,
+        })
+        .unwrap();
+        assert_eq!(png, expect);
+    }
+
+    #[test]
+    fn multimodal_universe_layout_ingests_labels_and_precomputed_embeddings() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("mmu.hdf5");
+        let n = 4usize;
+        {
+            let f = h5::File::create(&path).unwrap();
+            let root: &h5::Group = &f;
+            put(root, "object_id", &[n], &[5i64, 6, -1, 8]);
+            put(root, "ra", &[n], &[10.0f64, 20.0, 30.0, 400.0]);
+            put(root, "dec", &[n], &[1.0f64, 2.0, 3.0, 4.0]);
+            let imgs: Vec<f32> = (0..n * 3 * 16 * 16)
+                .map(|i| (i % 7) as f32 * 0.01)
+                .collect();
+            put(root, "image_array", &[n, 3, 16, 16], &imgs);
+            let emb: Vec<f32> = (0..n * 8).map(|i| (i % 5) as f32 - 2.0 + 0.25).collect();
+            put(root, "emb", &[n, 8], &emb);
+            put(root, "z_spec", &[n], &[0.1f32, 0.2, 0.3, 0.4]);
+            put(root, "is_spiral", &[n], &[1i32, 0, 1, 0]);
+            put(root, "psf", &[n, 2], &[0.0f32; 8]);
+        }
+        let dir = tmp.path().join("coll");
+        let mut o = IngestOptions::new(vec![path.clone()], dir.clone(), Embedder::Precomputed);
+        o.mapping = toml::from_str(
+            "[embeddings]\nimage = \"emb\"\n[attributes]\nz_spec = { name = \"redshift\" }",
+        )
+        .unwrap();
+        let r = ingest(&o).unwrap();
+        assert_eq!(
+            (r.rows_total, r.rows_written, r.rows_rejected),
+            (4, 2, 2),
+            "{r:?}"
+        );
+        let rejects = std::fs::read_to_string(&r.rejects_file).unwrap();
+        assert!(
+            rejects.contains("negative") && rejects.contains("outside [0, 360]"),
+            "{rejects}"
+        );
+        assert!(r.ignored_columns.iter().any(|(c, _)| c == "psf"));
+        let c = Collection::open(&dir).unwrap();
+        let o6 = c.get(6).unwrap();
+        assert_eq!((o6.ra, o6.dec), (20.0, 2.0));
+        assert_eq!(o6.attributes["redshift"], AttrValue::Float(0.2f32 as f64));
+        assert_eq!(o6.attributes["is_spiral"], AttrValue::Int(0));
+        assert!(!o6.attributes.contains_key("position_known"));
+        assert_eq!(o6.modalities, vec!["image".to_string()]);
+        assert!(o6.blobs.contains(&"image.png".to_string()));
+        // A file without an id dataset is an error naming the file and dataset.
+        let bad = tmp.path().join("noid.h5");
+        {
+            let f = h5::File::create(&bad).unwrap();
+            put(&f, "ra", &[1], &[1.0f64]);
+        }
+        let mut o = IngestOptions::new(vec![bad.clone()], tmp.path().join("c2"), tiny_random());
+        o.batch_size = 2;
+        let msg = ingest(&o).unwrap_err().to_string();
+        assert!(
+            msg.contains("noid.h5") && msg.contains("object_id"),
+            "{msg}"
+        );
+        // A truncated file is an error, not a panic.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = tmp.path().join("cut.h5");
+        std::fs::write(&cut, &bytes[..bytes.len() / 3]).unwrap();
+        let o = IngestOptions::new(vec![cut.clone()], tmp.path().join("c3"), tiny_random());
+        let msg = ingest(&o).unwrap_err().to_string();
+        assert!(msg.contains("cut.h5"), "{msg}");
+    }
+}

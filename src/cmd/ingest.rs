@@ -13,7 +13,9 @@ use astrovec_indexer::ingest::{ingest, Embedder, IngestOptions, Mapping, Shard};
 /// Arguments of `astrovec ingest`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Inputs, read in this order (one kind per ingest): Parquet catalogs; DESI
+    /// Inputs, read in this order (one kind per ingest): Parquet catalogs; HDF5
+    /// catalogs (.h5/.hdf5: AstroCLIP groups "0".."9" or Multimodal-Universe root
+    /// datasets object_id/ra/dec/image_array/spectrum_flux); DESI
     /// coadd FITS spectra (b/r/z arms combined on the 7,781-pixel 3600–9824 Å
     /// grid), with their redrock FITS files to join redshifts by TARGETID; image
     /// cutouts (JPEG/PNG RGB or FITS g, r, z planes in nanomaggies), as files or
@@ -35,7 +37,8 @@ pub struct Args {
     /// them the encoders are randomly initialised (tests and demos only).
     #[arg(long, value_name = "PATH")]
     pub weights: Option<PathBuf>,
-    /// Use the precomputed embedding columns of the mapping's [embeddings] table
+    /// Use the precomputed embeddings of the mapping's [embeddings] table (columns,
+    /// HDF5 datasets, or .npy files of [rows, d] aligned with the input rows)
     /// instead of running the encoders.
     #[arg(long)]
     pub precomputed: bool,

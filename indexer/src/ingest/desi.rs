@@ -34,7 +34,7 @@ use rayon::prelude::*;
 use super::error::{IngestError, Result};
 use super::mapping::Mapping;
 use super::parquet::PlannedAttribute;
-use super::row::{Row, RowOutcome, SPECTRUM_LEN};
+use super::row::{check_position, Row, RowOutcome, SPECTRUM_LEN};
 use super::source::Batches;
 use crate::fits::{Column, FitsFile, Hdu};
 
@@ -482,14 +482,7 @@ impl CoaddSource {
                 };
                 let result = (|| -> std::result::Result<Row, String> {
                     let (ra, dec) = (ra[r], dec[r]);
-                    if !(0.0..=360.0).contains(&ra) {
-                        return Err(format!("FIBERMAP.TARGET_RA: {ra} is outside [0, 360] degrees"));
-                    }
-                    if !(-90.0..=90.0).contains(&dec) {
-                        return Err(format!(
-                            "FIBERMAP.TARGET_DEC: {dec} is outside [-90, 90] degrees"
-                        ));
-                    }
+                    check_position("FIBERMAP.TARGET_RA", ra, "FIBERMAP.TARGET_DEC", dec)?;
                     let arms: Vec<Arm<'_>> = arm_data
                         .iter()
                         .map(|(wave, flux, ivar, mask)| {

@@ -35,7 +35,7 @@ use super::desi::Ignored;
 use super::error::{IngestError, Result};
 use super::mapping::{attribute_name_for, Mapping, UnknownColumns};
 use super::parquet::PlannedAttribute;
-use super::row::{check_finite, Image, ImageKind, Row, RowOutcome};
+use super::row::{check_finite, check_position, Image, ImageKind, Row, RowOutcome};
 use super::source::Batches;
 use crate::fits::FitsFile;
 
@@ -332,7 +332,11 @@ impl ImageSetSource {
     fn id_of(&self, file: &Path) -> Option<u64> {
         if let Some(s) = &self.sidecar {
             if let (Some(_), Some(c)) = (s.file_col, s.id_col) {
-                return s.row_for(file, None)?.get(c)?.parse().ok();
+                // The CSV's id for this file, else the file name's digits.
+                let csv_id = s
+                    .row_for(file, None)
+                    .and_then(|row| row.get(c)?.parse().ok());
+                return csv_id.or_else(|| id_from_file_name(file));
             }
         }
         id_from_file_name(file)
@@ -394,12 +398,7 @@ impl ImageSetSource {
             };
             let pos = csv_pos.or(header_pos);
             if let Some((ra, dec)) = pos {
-                if !(0.0..=360.0).contains(&ra) {
-                    return Err(format!("ra {ra} is outside [0, 360] degrees"));
-                }
-                if !(-90.0..=90.0).contains(&dec) {
-                    return Err(format!("dec {dec} is outside [-90, 90] degrees"));
-                }
+                check_position("ra", ra, "dec", dec)?;
             }
             let (ra, dec) = pos.unwrap_or((0.0, 0.0));
             let mut attributes = vec![(

@@ -6,9 +6,11 @@
 
 pub mod desi;
 pub mod error;
+pub mod hdf5;
 pub mod images;
 pub mod mapping;
 pub mod merge;
+pub mod npy;
 pub mod parquet;
 pub mod pipeline;
 pub mod progress;

@@ -26,7 +26,7 @@ use parquet::arrow::ProjectionMask;
 
 use super::error::{IngestError, Result};
 use super::mapping::{attribute_name_for, ImageLayout, Mapping, UnknownColumns};
-use super::row::{check_finite, Image, ImageKind, Row, RowOutcome, SPECTRUM_LEN};
+use super::row::{check_finite, check_position, Image, ImageKind, Row, RowOutcome, SPECTRUM_LEN};
 
 /// An attribute read from a column.
 #[derive(Debug, Clone, PartialEq)]
@@ -705,12 +705,7 @@ impl ParquetSource {
             let result = (|| -> std::result::Result<Row, String> {
                 let ra_v = float_cell(ra.as_ref(), i).ok_or(format!("{}: null", p.ra))?;
                 let dec_v = float_cell(dec.as_ref(), i).ok_or(format!("{}: null", p.dec))?;
-                if !(0.0..=360.0).contains(&ra_v) {
-                    return Err(format!("{}: {ra_v} is outside [0, 360] degrees", p.ra));
-                }
-                if !(-90.0..=90.0).contains(&dec_v) {
-                    return Err(format!("{}: {dec_v} is outside [-90, 90] degrees", p.dec));
-                }
+                check_position(&p.ra, ra_v, &p.dec, dec_v)?;
                 let image = match (image, &p.image) {
                     (Some(arr), Some(col)) => list_cell(arr.as_ref(), i)
                         .map_err(|e| format!("{col}: {e}"))?

@@ -163,6 +163,25 @@ pub struct StageSeconds {
     pub wall: f64,
 }
 
+/// Objects per second of each stage's own time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageRates {
+    /// Reading and validating.
+    pub read: f64,
+    /// Encoding (or taking precomputed embeddings) and making the picture blobs.
+    pub encode: f64,
+    /// Writing to the collection.
+    pub write: f64,
+}
+
+fn rate(n: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        n as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
 /// The final report (printed and written as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IngestReport {
@@ -198,6 +217,10 @@ pub struct IngestReport {
     pub seconds: StageSeconds,
     /// Objects written per second of wall time in this run.
     pub objects_per_second: f64,
+    /// Throughput of each stage on its own: rows per second of that stage's busy
+    /// time (read: rows read; encode and write: objects written), cumulative over
+    /// resumed runs. The slowest stage bounds the pipeline.
+    pub stage_objects_per_second: StageRates,
     /// True when this run continued an interrupted one.
     pub resumed: bool,
     /// What each index build did.
@@ -223,6 +246,12 @@ impl IngestReport {
         if self.rows_rejected > 0 {
             s += &format!("  reasons per row: {}\n", self.rejects_file);
         }
+        s += &format!(
+            "  objects/s per stage: read {:.1}, encode {:.1}, write {:.1}\n",
+            self.stage_objects_per_second.read,
+            self.stage_objects_per_second.encode,
+            self.stage_objects_per_second.write
+        );
         s += &format!(
             "  seconds: read {:.2}, encode {:.2}, write {:.2}, index {:.2}, wall {:.2}; {:.1} objects/s\n",
             self.seconds.read,
@@ -516,6 +545,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport> {
             wall: wall_s,
         },
         objects_per_second: (c.written - run_written_before) as f64 / wall_s.max(1e-9),
+        stage_objects_per_second: StageRates {
+            read: rate(c.read, c.read_seconds),
+            encode: rate(c.written, c.encode_seconds),
+            write: rate(c.written, c.write_seconds),
+        },
         resumed,
         index,
     };

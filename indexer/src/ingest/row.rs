@@ -78,6 +78,18 @@ pub struct Reject {
     pub reason: String,
 }
 
+/// Checks a position: RA in [0, 360] and Dec in [-90, 90] degrees; the error
+/// names the field (`ra_name` / `dec_name`).
+pub fn check_position(ra_name: &str, ra: f64, dec_name: &str, dec: f64) -> Result<(), String> {
+    if !(0.0..=360.0).contains(&ra) {
+        return Err(format!("{ra_name}: {ra} is outside [0, 360] degrees"));
+    }
+    if !(-90.0..=90.0).contains(&dec) {
+        return Err(format!("{dec_name}: {dec} is outside [-90, 90] degrees"));
+    }
+    Ok(())
+}
+
 /// Checks that every value is finite; the error names the first bad index.
 pub fn check_finite(what: &str, values: &[f32]) -> Result<(), String> {
     match values.iter().position(|v| !v.is_finite()) {

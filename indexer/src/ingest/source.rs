@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use super::desi::{self, CoaddSource};
 use super::error::{IngestError, Result};
+use super::hdf5::Hdf5Source;
 use super::images::{self, ImageSetSource};
 use super::mapping::Mapping;
+use super::npy;
 use super::parquet::{ParquetSource, Plan, PlannedAttribute};
 use super::row::RowOutcome;
 use crate::fits::FitsFile;
@@ -88,6 +90,21 @@ impl Source for ImageSetSource {
     }
 }
 
+impl Source for Hdf5Source {
+    fn path(&self) -> &Path {
+        Hdf5Source::path(self)
+    }
+    fn len(&self) -> u64 {
+        Hdf5Source::len(self)
+    }
+    fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>> {
+        Hdf5Source::read_from(self, start, batch)
+    }
+    fn ids(&self, end: u64) -> Result<Vec<Option<u64>>> {
+        Hdf5Source::ids(self, end)
+    }
+}
+
 /// What an input file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -100,6 +117,8 @@ enum Kind {
     Images,
     /// A sidecar CSV of ids, positions and labels for images.
     Csv,
+    /// An HDF5 catalog (AstroCLIP or Multimodal-Universe layout).
+    Hdf5,
 }
 
 impl Kind {
@@ -110,6 +129,7 @@ impl Kind {
             Kind::Redrock => "redrock redshift file",
             Kind::Images => "set of image cutouts",
             Kind::Csv => "sidecar CSV",
+            Kind::Hdf5 => "HDF5 catalog",
         }
     }
 }
@@ -128,6 +148,7 @@ fn classify(p: &Path) -> Result<Kind> {
     match extension(p).as_str() {
         "jpg" | "jpeg" | "png" => Ok(Kind::Images),
         "csv" => Ok(Kind::Csv),
+        "h5" | "hdf5" | "hdf" => Ok(Kind::Hdf5),
         "parquet" | "pq" => Ok(Kind::Parquet),
         "fits" | "fit" => {
             let f = FitsFile::open(p)?;
@@ -144,7 +165,7 @@ fn classify(p: &Path) -> Result<Kind> {
         _ => Err(IngestError::invalid(
             "input",
             format!(
-                "{}: unsupported input (expected .parquet; .fits DESI coadd, redrock or \
+                "{}: unsupported input (expected .parquet; .h5/.hdf5; .fits DESI coadd, redrock or \
                  cutout files; .jpg/.png cutouts or a directory of them; a .csv of labels)",
                 p.display()
             ),
@@ -152,10 +173,42 @@ fn classify(p: &Path) -> Result<Kind> {
     }
 }
 
-/// Opens every input under one plan made from the first. Inputs are Parquet
-/// catalogs, or DESI coadd FITS files (with redrock files among the inputs to
-/// join their redshifts); kinds cannot be mixed.
+/// Opens every input under one plan made from the first; precomputed embeddings
+/// named as `.npy` files in the mapping are attached to the rows of any reader
+/// (see [`super::npy`]).
 pub fn open_sources(
+    inputs: &[std::path::PathBuf],
+    mapping: &Mapping,
+    min_image_size: usize,
+) -> Result<(Vec<Box<dyn Source>>, Plan)> {
+    let npy_files: Vec<(String, String)> = mapping
+        .embeddings
+        .iter()
+        .filter(|(_, v)| npy::is_npy(v))
+        .map(|(m, v)| (m.clone(), v.clone()))
+        .collect();
+    if npy_files.is_empty() {
+        return open_readers(inputs, mapping, min_image_size);
+    }
+    let mut rest = mapping.clone();
+    rest.embeddings.retain(|_, v| !npy::is_npy(v));
+    let (sources, mut plan) = open_readers(inputs, &rest, min_image_size)?;
+    let files = npy_files
+        .iter()
+        .map(|(m, p)| npy::NpyEmbeddings::open(m, Path::new(p)))
+        .collect::<Result<Vec<_>>>()?;
+    for f in &files {
+        plan.embeddings
+            .push((f.modality.clone(), f.path.display().to_string(), f.dim));
+    }
+    Ok((npy::WithNpy::wrap(sources, files)?, plan))
+}
+
+/// Opens every input under one plan made from the first. Inputs are Parquet
+/// catalogs, HDF5 catalogs, DESI coadd FITS files (with redrock files among the
+/// inputs to join their redshifts) or image cutouts (with a sidecar CSV); kinds
+/// cannot be mixed.
+fn open_readers(
     inputs: &[std::path::PathBuf],
     mapping: &Mapping,
     min_image_size: usize,
@@ -226,7 +279,7 @@ pub fn open_sources(
             if !mapping.embeddings.is_empty() {
                 return Err(IngestError::invalid(
                     "embeddings",
-                    "DESI coadds hold no precomputed embeddings (use a Parquet catalog)",
+                    "DESI coadds hold no embedding columns (name .npy files in [embeddings])",
                 ));
             }
             let mut redshifts = desi::Redshifts::new();
@@ -270,7 +323,7 @@ pub fn open_sources(
             if !mapping.embeddings.is_empty() {
                 return Err(IngestError::invalid(
                     "embeddings",
-                    "image files hold no precomputed embeddings (use a Parquet catalog)",
+                    "image files hold no embedding columns (name .npy files in [embeddings])",
                 ));
             }
             let csvs: Vec<&PathBuf> = side(Kind::Csv).map(|(p, _)| p).collect();
@@ -342,6 +395,34 @@ pub fn open_sources(
                 min_image_size,
             };
             Ok((sources, plan))
+        }
+        Kind::Hdf5 => {
+            let mut sources: Vec<Box<dyn Source>> = Vec::new();
+            let mut plan: Option<Plan> = None;
+            for (p, _) in &rows {
+                let (src, pl) = Hdf5Source::open(p, mapping, min_image_size)?;
+                match &plan {
+                    None => plan = Some(pl),
+                    Some(first_plan) => {
+                        if first_plan.attributes != pl.attributes
+                            || first_plan.embeddings != pl.embeddings
+                            || first_plan.image.is_some() != pl.image.is_some()
+                            || first_plan.spectrum.is_some() != pl.spectrum.is_some()
+                        {
+                            return Err(IngestError::invalid(
+                                "inputs",
+                                format!(
+                                    "{} has other datasets than {}",
+                                    p.display(),
+                                    first.display()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                sources.push(Box::new(src));
+            }
+            Ok((sources, plan.expect("at least one input")))
         }
         Kind::Redrock | Kind::Csv => unreachable!("filtered above"),
     }

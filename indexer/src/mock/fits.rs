@@ -9,6 +9,7 @@
 //! Anything else (scaling keywords, heaps, compressed HDUs) is rejected loudly.
 
 use super::error::{MockError, Result};
+use crate::fits::parse_value;
 
 const BLOCK: usize = 2880;
 const CARD: usize = 80;
@@ -91,31 +92,6 @@ pub(crate) fn read_hdus<'a>(bytes: &'a [u8], file: &'static str) -> Result<Vec<H
         pos += size.div_ceil(BLOCK) * BLOCK;
     }
     Ok(hdus)
-}
-
-/// A header value without quotes or comment.
-fn parse_value(raw: &str) -> String {
-    let raw = raw.trim_start();
-    if let Some(rest) = raw.strip_prefix('\'') {
-        // Strings end at the next lone quote ('' is an escaped quote).
-        let mut out = String::new();
-        let mut chars = rest.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c == '\'' {
-                if chars.peek() == Some(&'\'') {
-                    chars.next();
-                    out.push('\'');
-                } else {
-                    break;
-                }
-            } else {
-                out.push(c);
-            }
-        }
-        out.trim_end().to_string()
-    } else {
-        raw.split('/').next().unwrap_or("").trim().to_string()
-    }
 }
 
 impl<'a> Hdu<'a> {
