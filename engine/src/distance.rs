@@ -27,9 +27,8 @@ fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// AVX + FMA kernel: four independent 8-lane accumulators (32 floats per step) so
-/// the FMA latency is hidden. Only AVX and FMA are needed, not AVX2: some cloud
-/// CPUs (the 2-core machine these benchmarks ran on among them) expose AVX and FMA without AVX2,
-/// and a kernel gated on AVX2 would fall back to 4-wide SSE there.
+/// the FMA latency is hidden. It needs AVX and FMA only (no AVX2 instruction), so it
+/// is gated on exactly those.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma")]
 unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
