@@ -946,7 +946,10 @@ mod tests {
         g.attach_half(&view);
         assert_eq!(g.half.is_some(), f16_supported());
         let recall = recall_at_10(&g, &view);
-        assert!(recall >= 0.95, "recall@10 with the half-float copy {recall}");
+        assert!(
+            recall >= 0.95,
+            "recall@10 with the half-float copy {recall}"
+        );
     }
 
     /// Recall@10 of 100 self-queries over 3,000 rows; checks every hit's distance
@@ -956,7 +959,10 @@ mod tests {
         for qi in (0..3000).step_by(30) {
             let q = view.row(qi).to_vec();
             let got = g.search(view, &q, 10, 64, None);
-            assert!(got.windows(2).all(|w| w[0].1 <= w[1].1), "sorted by distance");
+            assert!(
+                got.windows(2).all(|w| w[0].1 <= w[1].1),
+                "sorted by distance"
+            );
             for (r, d) in &got {
                 assert_eq!(*d, cosine_distance(&q, view.row(*r)));
             }
