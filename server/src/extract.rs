@@ -13,8 +13,12 @@ use crate::error::ApiError;
 /// `#[serde(flatten)]` cannot use `deny_unknown_fields`, so unknown (misspelt)
 /// fields are caught here instead of being silently ignored.
 pub trait KnownFields {
-    /// Accepted top-level keys.
-    const FIELDS: &'static [&'static str];
+    /// Accepted top-level keys, in groups (e.g. the query fields, the options).
+    const FIELDS: &'static [&'static [&'static str]];
+}
+
+fn accepts<T: KnownFields>(key: &str) -> bool {
+    T::FIELDS.iter().any(|group| group.contains(&key))
 }
 
 /// A JSON body of type `T`, checked for unknown top-level fields.
@@ -37,10 +41,10 @@ where
             .await
             .map_err(|e| json_rejection(e, limit))?;
         if let Some(obj) = value.as_object() {
-            if let Some(k) = obj.keys().find(|k| !T::FIELDS.contains(&k.as_str())) {
+            if let Some(k) = obj.keys().find(|k| !accepts::<T>(k)) {
                 return Err(ApiError::invalid(
                     k.clone(),
-                    format!("one of the fields {}", T::FIELDS.join(", ")),
+                    format!("one of the fields {}", T::FIELDS.concat().join(", ")),
                     "an unknown field",
                 ));
             }
