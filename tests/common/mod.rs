@@ -16,3 +16,40 @@ pub fn run_ok(args: &[&str]) -> Output {
     );
     out
 }
+
+/// A running `astrovec serve`, killed when dropped (whether the test passed or not).
+#[allow(dead_code)] // only the tests that serve a collection start one
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `astrovec serve --db DB` on a free port and returns it with the JSON
+/// line it prints once listening (`listening`: the bound address, `collections`).
+#[allow(dead_code)] // only the tests that serve a collection use it
+pub fn serve(db: &std::path::Path) -> (Server, serde_json::Value) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_astrovec"))
+        .args([
+            "serve",
+            "--db",
+            db.to_str().unwrap(),
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("astrovec serve starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+    (Server(child), v)
+}
