@@ -27,10 +27,12 @@ enum Command {
     Ingest(cmd::ingest::Args),
     /// Combine shard collections (from `ingest --shard k/n`) into one.
     Merge(cmd::merge::Args),
-    /// Train or fine-tune a model: contrastive alignment or masked-spectrum pre-training.
-    Train(cmd::train::Args),
     /// Serve the HTTP API (search, uploads, estimates, cone search) and the web page.
     Serve(cmd::serve::Args),
+    /// Score a collection's embeddings with the AstroCLIP downstream protocol.
+    Eval(cmd::eval::Args),
+    /// Train or fine-tune a model: contrastive alignment or masked-spectrum pre-training.
+    Train(cmd::train::Args),
     /// Manage and query collections directly (create, info, search, build the index).
     #[command(subcommand)]
     Collection(cmd::collection::Command),
@@ -51,8 +53,9 @@ fn main() -> anyhow::Result<()> {
         Command::Embed(args) => cmd::embed::run(args),
         Command::Ingest(args) => cmd::ingest::run(args),
         Command::Merge(args) => cmd::merge::run(args),
-        Command::Train(args) => cmd::train::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Collection(command) => cmd::collection::run(command),
     }
 }

@@ -139,3 +139,112 @@ pub fn loss_curves(path: &Path, c: &LossCurves) -> Result<()> {
     };
     draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
 }
+
+/// Predicted against true values, one panel per `(title, truth, prediction, R²)`, with
+/// the 1:1 line.
+pub fn pred_vs_true(
+    path: &Path,
+    quantity: &str,
+    panels: &[(String, Vec<f64>, Vec<f64>, f64)],
+) -> Result<()> {
+    ensure_font()?;
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let width = 480 * panels.len().max(1) as u32;
+        let root = BitMapBackend::new(path, (width, 480)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for ((title, truth, pred, r2), area) in panels.iter().zip(areas) {
+            let (lo, hi) = truth.iter().chain(pred.iter()).fold(
+                (f64::INFINITY, f64::NEG_INFINITY),
+                |(a, b), &v| (a.min(v), b.max(v)),
+            );
+            let (lo, hi) = if hi > lo { (lo, hi) } else { (0.0, 1.0) };
+            let mut chart = ChartBuilder::on(&area)
+                .caption(format!("{title} (R² = {r2:.3})"), ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(lo..hi, lo..hi)?;
+            chart
+                .configure_mesh()
+                .x_desc(format!("true {quantity}"))
+                .y_desc(format!("predicted {quantity}"))
+                .draw()?;
+            chart.draw_series(LineSeries::new(vec![(lo, lo), (hi, hi)], &BLACK))?;
+            chart.draw_series(
+                truth
+                    .iter()
+                    .zip(pred)
+                    .map(|(&t, &p)| Circle::new((t, p), 2, BLUE.mix(0.4).filled())),
+            )?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+}
+
+/// Histograms of 1-based partner ranks (log-spaced bins), one panel per direction.
+pub fn rank_histograms(path: &Path, panels: &[(String, Vec<usize>)], candidates: usize) -> Result<()> {
+    ensure_font()?;
+    // Bins: 1, 2–3, 4–10, 11–30, 31–100, …, up to the number of candidates.
+    let mut edges = vec![1usize, 2, 4, 11];
+    while *edges.last().expect("non-empty") <= candidates {
+        // 11 → 31 → 101 → 301 → 1001 …: alternate ×3 and ×10/3 on (edge − 1).
+        let v = *edges.last().expect("non-empty") - 1;
+        let power_of_ten = v.to_string().trim_start_matches('1').chars().all(|c| c == '0');
+        edges.push(if power_of_ten { 3 * v + 1 } else { v / 3 * 10 + 1 });
+    }
+    let labels: Vec<String> = edges
+        .windows(2)
+        .map(|w| {
+            if w[1] - w[0] == 1 {
+                w[0].to_string()
+            } else {
+                format!("{}–{}", w[0], w[1] - 1)
+            }
+        })
+        .collect();
+    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = BitMapBackend::new(path, (960, 420)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let areas = root.split_evenly((1, panels.len().max(1)));
+        for ((title, ranks), area) in panels.iter().zip(areas) {
+            let counts: Vec<usize> = edges
+                .windows(2)
+                .map(|w| ranks.iter().filter(|&&r| r + 1 >= w[0] && r + 1 < w[1]).count())
+                .collect();
+            let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
+            let mut chart = ChartBuilder::on(&area)
+                .caption(format!("{title}: rank of the true partner"), ("sans-serif", 18))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(50)
+                .build_cartesian_2d(0.0..counts.len() as f64, 0.0..top)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(counts.len())
+                .x_label_formatter(&|x| {
+                    let i = x.floor() as usize;
+                    if (x - x.floor()).abs() < 1e-9 && i < labels.len() {
+                        labels[i].clone()
+                    } else {
+                        String::new()
+                    }
+                })
+                .x_desc(format!("rank among {candidates}"))
+                .y_desc("queries")
+                .draw()?;
+            chart.draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                Rectangle::new(
+                    [(i as f64 + 0.1, 0.0), (i as f64 + 0.9, c as f64)],
+                    BLUE.mix(0.6).filled(),
+                )
+            }))?;
+        }
+        root.present()?;
+        Ok(())
+    };
+    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+}

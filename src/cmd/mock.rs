@@ -18,6 +18,11 @@ pub struct Args {
     /// Random seed; the same seed and count give a byte-identical file.
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
+    /// Write objects START .. START+N of the seed's catalog instead of 0 .. N: a slice of
+    /// a larger catalog, identical to those rows of the full file (for held-out sets
+    /// whose galaxies differ from a training file's first START rows, or split builds).
+    #[arg(long, default_value_t = 0, value_name = "START")]
+    pub start: usize,
     /// Output Parquet file.
     #[arg(long, short = 'o', value_name = "FILE.parquet")]
     pub out: PathBuf,
@@ -82,13 +87,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.count
         );
     }
+    let total = args.start.saturating_add(args.count);
+    if total > MAX_COUNT {
+        bail!("invalid --start {}: START + N must not exceed {MAX_COUNT}", args.start);
+    }
     check_path("--out", &args.out, "parquet")?;
     if let Some(p) = &args.preview {
         check_path("--preview", p, "png")?;
     }
     let defaults = MockConfig::default();
     let config = MockConfig {
-        count: args.count,
+        count: total,
         seed: args.seed,
         first_targetid: args.first_targetid.unwrap_or(defaults.first_targetid),
         noise: !args.no_noise,
@@ -104,13 +113,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "generating mock survey"
     );
     survey
-        .write_parquet(&args.out, !args.quiet)
+        .write_parquet_range(&args.out, args.start..total, !args.quiet)
         .with_context(|| format!("writing {}", args.out.display()))?;
     tracing::info!(
         path = %args.out.display(),
         seconds = started.elapsed().as_secs_f64(),
         "wrote {} objects",
-        survey.len()
+        args.count
     );
     if let Some(p) = &args.preview {
         survey

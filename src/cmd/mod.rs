@@ -4,6 +4,7 @@
 pub mod collection;
 pub mod demo;
 pub mod embed;
+pub mod eval;
 pub mod ingest;
 pub mod merge;
 pub mod mock;

@@ -117,6 +117,14 @@ pub struct Args {
     /// and k-NN (k = 64) redshift R² from each modality, written to the model card.
     #[arg(long)]
     pub heldout: Option<PathBuf>,
+    /// Skip this many rows at the start of the held-out catalog (e.g. when the
+    /// training run used the first rows of the same file through --max-objects).
+    #[arg(long, default_value_t = 0)]
+    pub heldout_skip: usize,
+    /// Free text describing the data (how the catalog was made, its seed and size),
+    /// recorded in the model card.
+    #[arg(long)]
+    pub data_note: Option<String>,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -204,6 +212,7 @@ fn load(
     inputs: &[PathBuf],
     mc: &AstroClipConfig,
     need_images: bool,
+    skip: usize,
     max: Option<usize>,
     quiet: bool,
 ) -> Result<Dataset> {
@@ -223,8 +232,11 @@ fn load(
         spectrum_len: sl,
     };
     let (mut rejected, mut incomplete) = (0usize, 0usize);
+    let mut to_skip = skip as u64;
     'files: for source in &sources {
-        for batch in source.read_from(0, 256)? {
+        let start = to_skip.min(source.len());
+        to_skip -= start;
+        for batch in source.read_from(start, 256)? {
             for outcome in batch? {
                 if data.len() >= limit {
                     break 'files;
@@ -326,6 +338,9 @@ struct EpochRecord {
 /// What is kept beside the checkpoint so a resumed run reports its whole history.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct History {
+    /// Every invocation that worked on this run (the first, then any resumes).
+    #[serde(default)]
+    commands: Vec<String>,
     epochs: Vec<EpochRecord>,
     /// Mean training loss per logging interval: (step, loss).
     steps: Vec<(usize, f64)>,
@@ -336,12 +351,14 @@ struct History {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct HeldoutScores {
     file: String,
+    /// Rows of the file skipped before the held-out objects.
+    skipped_rows: usize,
     pairs: usize,
     image_to_spectrum: Retrieval,
     spectrum_to_image: Retrieval,
     knn_k: usize,
-    /// Reference set of the k-NN: the training split.
-    knn_reference: usize,
+    /// k-NN cross-validation folds inside the held-out set.
+    knn_folds: usize,
     redshift_r2_from_image: f64,
     redshift_r2_from_spectrum: f64,
 }
@@ -350,6 +367,7 @@ struct HeldoutScores {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct TrainingRecord {
     command: String,
+    data_note: Option<String>,
     inputs: Vec<String>,
     objects: usize,
     train_objects: usize,
@@ -443,7 +461,7 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
     let align = cfg.objective == Objective::Align;
     let size = mc.image_backbone.image_size;
 
-    let data = load(&args.inputs, &mc, align, args.max_objects, args.quiet)?;
+    let data = load(&args.inputs, &mc, align, 0, args.max_objects, args.quiet)?;
     let cut = (args.val_fraction * 1_000_000.0) as u64;
     let (val_idx, train_idx): (Vec<usize>, Vec<usize>) =
         (0..data.len()).partition(|&i| mix(data.ids[i]) % 1_000_000 < cut);
@@ -482,6 +500,7 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
     } else {
         History::default()
     };
+    history.commands.push(command_line());
     let first_epoch = trainer.step() / steps_per_epoch.max(1);
     let log_every = (steps_per_epoch / 10).max(1);
     for epoch in first_epoch..cfg.epochs {
@@ -537,7 +556,13 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
     let encoder = trainer.encoder();
     encoder.save_dir(&args.out)?;
     let heldout = match &args.heldout {
-        Some(path) if align => Some(score_heldout(&encoder, &train_set, path, &mc, args.quiet)?),
+        Some(path) if align => Some(score_heldout(
+            &encoder,
+            path,
+            args.heldout_skip,
+            &mc,
+            args.quiet,
+        )?),
         Some(_) => {
             tracing::warn!("--heldout is scored only for alignment runs");
             None
@@ -545,11 +570,8 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
         None => None,
     };
     let record = TrainingRecord {
-        // The program's own path varies by machine; the arguments are what reproduce it.
-        command: std::iter::once("astrovec".to_string())
-            .chain(std::env::args().skip(1))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: command_line(),
+        data_note: args.data_note.clone(),
         inputs: args.inputs.iter().map(|p| p.display().to_string()).collect(),
         objects: train_set.len() + val_set.len(),
         train_objects: train_set.len(),
@@ -698,40 +720,53 @@ fn history_points(h: &History) -> plot::LossCurves {
     }
 }
 
+/// Scores the final model on a held-out catalog: cross-modal retrieval among all its
+/// pairs, and k-NN redshift R² with 5-fold cross-validation inside the held-out set (so
+/// no training object serves as a neighbour).
 fn score_heldout<I: Backend>(
     enc: &Encoder<I>,
-    train_set: &Dataset,
     path: &Path,
+    skip: usize,
     mc: &AstroClipConfig,
     quiet: bool,
 ) -> Result<HeldoutScores> {
-    let held = load(&[path.to_path_buf()], mc, true, None, quiet)?;
-    let (img, spec) = embed_all(&enc, &held)?;
-    let (train_img, train_spec) = embed_all(&enc, train_set)?;
+    let held = load(&[path.to_path_buf()], mc, true, skip, None, quiet)?;
+    let (img, spec) = embed_all(enc, &held)?;
     let k = 64;
-    let known: Vec<usize> = (0..train_set.len())
-        .filter(|&i| train_set.redshift[i].is_finite())
-        .collect();
-    let test: Vec<usize> = (0..held.len())
-        .filter(|&i| held.redshift[i].is_finite())
-        .collect();
-    let pick = |v: &[Vec<f32>], idx: &[usize]| idx.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-    let ty: Vec<f64> = known.iter().map(|&i| train_set.redshift[i]).collect();
-    let truth: Vec<f64> = test.iter().map(|&i| held.redshift[i]).collect();
-    let r2_of = |train: &[Vec<f32>], q: &[Vec<f32>]| {
-        let pred = knn_regress(&pick(train, &known), &ty, &pick(q, &test), k);
+    let folds = 5u64;
+    let r2_of = |emb: &[Vec<f32>]| {
+        let (mut truth, mut pred) = (Vec::new(), Vec::new());
+        for f in 0..folds {
+            let (test, train): (Vec<usize>, Vec<usize>) = (0..held.len())
+                .filter(|&i| held.redshift[i].is_finite())
+                .partition(|&i| mix(held.ids[i]) % folds == f);
+            let pick = |idx: &[usize]| idx.iter().map(|&i| emb[i].clone()).collect::<Vec<_>>();
+            let ty: Vec<f64> = train.iter().map(|&i| held.redshift[i]).collect();
+            pred.extend(knn_regress(&pick(&train), &ty, &pick(&test), k));
+            truth.extend(test.iter().map(|&i| held.redshift[i]));
+        }
         r2(&truth, &pred)
     };
     Ok(HeldoutScores {
         file: path.display().to_string(),
+        skipped_rows: skip,
         pairs: held.len(),
         image_to_spectrum: Retrieval::from_ranks(&partner_ranks(&img, &spec)),
         spectrum_to_image: Retrieval::from_ranks(&partner_ranks(&spec, &img)),
         knn_k: k,
-        knn_reference: known.len(),
-        redshift_r2_from_image: r2_of(&train_img, &img),
-        redshift_r2_from_spectrum: r2_of(&train_spec, &spec),
+        knn_folds: folds as usize,
+        redshift_r2_from_image: r2_of(&img),
+        redshift_r2_from_spectrum: r2_of(&spec),
     })
+}
+
+/// This invocation as a command line. The program's own path varies by machine; the
+/// arguments are what reproduce the run.
+fn command_line() -> String {
+    std::iter::once("astrovec".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn machine() -> String {
@@ -764,16 +799,26 @@ fn model_card(r: &TrainingRecord) -> String {
     s += "## Training data\n\n";
     s += &format!(
         "- Inputs: {}\n- Objects: {} ({} training, {} validation; validation = a hash of the \
-         id, fraction {})\n\n",
+         id, fraction {})\n{}\n",
         r.inputs.join(", "),
         r.objects,
         r.train_objects,
         r.val_objects,
-        r.val_fraction
+        r.val_fraction,
+        r.data_note
+            .as_ref()
+            .map_or(String::new(), |n| format!("- {n}\n"))
     );
-    s += "## Command\n\n```\n";
-    s += &r.command;
-    s += "\n```\n\n";
+    s += "## Commands\n\n```\n";
+    if r.history.commands.is_empty() {
+        s += &r.command;
+        s += "\n";
+    }
+    for c in &r.history.commands {
+        s += c;
+        s += "\n";
+    }
+    s += "```\n\n";
     s += &format!(
         "Wall time {:.0} s (training {:.0} s) on {}.\n\n",
         r.wall_seconds, r.history.seconds, r.machine
@@ -802,15 +847,16 @@ fn model_card(r: &TrainingRecord) -> String {
     }
     if let Some(h) = &r.heldout {
         s += &format!(
-            "\n## Held-out evaluation\n\n{} pairs from `{}` (never seen in training). Chance \
-             for top-1 / top-10 is {:.4} / {:.4}.\n\n\
+            "\n## Held-out evaluation\n\n{} pairs from `{}` (rows after the first {}; never seen \
+             in training). Chance for top-1 / top-10 is {:.4} / {:.4}.\n\n\
              | metric | image → spectrum | spectrum → image |\n|---|---|---|\n\
              | top-1 | {:.3} | {:.3} |\n| top-10 | {:.3} | {:.3} |\n| median rank | {} | {} |\n\n\
-             k-NN redshift (k = {}, distance-weighted, standardised embeddings, reference: the \
-             {} training objects): R² from image embeddings **{:.3}**, from spectrum \
-             embeddings **{:.3}**.\n",
+             k-NN redshift (k = {}, distance-weighted, standardised embeddings, {}-fold \
+             cross-validation inside the held-out set): R² from image embeddings **{:.3}**, from \
+             spectrum embeddings **{:.3}**.\n",
             h.pairs,
             h.file,
+            h.skipped_rows,
             1.0 / h.pairs as f64,
             10.0 / h.pairs as f64,
             h.image_to_spectrum.top1,
@@ -820,7 +866,7 @@ fn model_card(r: &TrainingRecord) -> String {
             h.image_to_spectrum.median_rank,
             h.spectrum_to_image.median_rank,
             h.knn_k,
-            h.knn_reference,
+            h.knn_folds,
             h.redshift_r2_from_image,
             h.redshift_r2_from_spectrum
         );

@@ -100,30 +100,11 @@ pub fn knn_regress(
     test_x: &[Vec<f32>],
     k: usize,
 ) -> Vec<f64> {
-    let (mean, std) = standardiser(train_x);
-    let scale = |r: &Vec<f32>| -> Vec<f32> {
-        r.iter()
-            .zip(&mean)
-            .zip(&std)
-            .map(|((&v, m), s)| ((v as f64 - m) / s) as f32)
-            .collect()
-    };
-    let train: Vec<Vec<f32>> = train_x.par_iter().map(scale).collect();
+    let (train, test) = standardise_both(train_x, test_x);
     let k = k.clamp(1, train.len().max(1));
-    test_x
-        .par_iter()
+    test.par_iter()
         .map(|q| {
-            let q = scale(q);
-            let mut d: Vec<(f32, usize)> = train
-                .iter()
-                .enumerate()
-                .map(|(j, t)| {
-                    let s: f32 = q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum();
-                    (s.sqrt(), j)
-                })
-                .collect();
-            d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-            let near = &d[..k];
+            let near = nearest(&train, q, k);
             if let Some(&(_, j)) = near.iter().find(|(dist, _)| *dist <= 1e-12) {
                 return train_y[j];
             }
@@ -146,6 +127,106 @@ pub fn r2(truth: &[f64], pred: &[f64]) -> f64 {
         return f64::NAN;
     }
     1.0 - ss_res / ss_tot
+}
+
+/// The `k` rows of `train` nearest to `q` (Euclidean): (distance, row), unordered.
+fn nearest(train: &[Vec<f32>], q: &[f32], k: usize) -> Vec<(f32, usize)> {
+    let mut d: Vec<(f32, usize)> = train
+        .iter()
+        .enumerate()
+        .map(|(j, t)| {
+            let s: f32 = q.iter().zip(t).map(|(a, b)| (a - b) * (a - b)).sum();
+            (s.sqrt(), j)
+        })
+        .collect();
+    d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
+    d.truncate(k);
+    d
+}
+
+/// Standardised copies of `train` and `test` (the training rows' mean and std).
+fn standardise_both(train_x: &[Vec<f32>], test_x: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let (mean, std) = standardiser(train_x);
+    let scale = |r: &Vec<f32>| -> Vec<f32> {
+        r.iter()
+            .zip(&mean)
+            .zip(&std)
+            .map(|((&v, m), s)| ((v as f64 - m) / s) as f32)
+            .collect()
+    };
+    (
+        train_x.par_iter().map(scale).collect(),
+        test_x.par_iter().map(scale).collect(),
+    )
+}
+
+/// k-NN classification on standardised features: each of the `k` nearest training rows
+/// (Euclidean) votes for its label with weight 1/distance; the heaviest label wins.
+pub fn knn_classify(
+    train_x: &[Vec<f32>],
+    labels: &[usize],
+    test_x: &[Vec<f32>],
+    k: usize,
+) -> Vec<usize> {
+    let (train, test) = standardise_both(train_x, test_x);
+    let classes = labels.iter().copied().max().map_or(1, |m| m + 1);
+    let k = k.clamp(1, train.len().max(1));
+    test.par_iter()
+        .map(|q| {
+            let mut votes = vec![0.0f64; classes];
+            for &(dist, j) in &nearest(&train, q, k) {
+                votes[labels[j]] += 1.0 / (dist as f64).max(1e-9);
+            }
+            votes
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(c, _)| c)
+        })
+        .collect()
+}
+
+/// Fraction of predictions equal to the truth.
+pub fn accuracy(truth: &[usize], pred: &[usize]) -> f64 {
+    let n = truth.len().max(1) as f64;
+    truth.iter().zip(pred).filter(|(a, b)| a == b).count() as f64 / n
+}
+
+/// F1 per class averaged with weights equal to each class's share of the truth
+/// (scikit-learn's `average="weighted"`). A class never predicted has precision 0.
+pub fn weighted_f1(truth: &[usize], pred: &[usize]) -> f64 {
+    let classes = truth
+        .iter()
+        .chain(pred)
+        .copied()
+        .max()
+        .map_or(0, |m| m + 1);
+    let n = truth.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let mut total = 0.0;
+    for c in 0..classes {
+        let support = truth.iter().filter(|&&t| t == c).count();
+        if support == 0 {
+            continue;
+        }
+        let tp = truth
+            .iter()
+            .zip(pred)
+            .filter(|(&t, &p)| t == c && p == c)
+            .count() as f64;
+        let predicted = pred.iter().filter(|&&p| p == c).count() as f64;
+        let precision = if predicted > 0.0 { tp / predicted } else { 0.0 };
+        let recall = tp / support as f64;
+        let f1 = if precision + recall > 0.0 {
+            2.0 * precision * recall / (precision + recall)
+        } else {
+            0.0
+        };
+        total += f1 * support as f64;
+    }
+    total / n as f64
 }
 
 #[cfg(test)]
@@ -179,6 +260,45 @@ mod tests {
         assert!((p[0] - 2.5).abs() < 1e-6, "{p:?}");
         // An exact match returns the match's value.
         assert_eq!(knn_regress(&train, &y, &[vec![3.0]], 3), vec![30.0]);
+    }
+
+    #[test]
+    fn weighted_f1_matches_a_hand_computation() {
+        // Class 0: support 3, tp 2, predicted 2 → P 1, R 2/3, F1 0.8.
+        // Class 1: support 1, tp 1, predicted 2 → P 0.5, R 1, F1 2/3.
+        let truth = [0, 0, 0, 1];
+        let pred = [0, 0, 1, 1];
+        let expected = (3.0 * 0.8 + 1.0 * (2.0 / 3.0)) / 4.0;
+        assert!((weighted_f1(&truth, &pred) - expected).abs() < 1e-12);
+        assert_eq!(accuracy(&truth, &pred), 0.75);
+        assert_eq!(weighted_f1(&truth, &truth), 1.0);
+    }
+
+    #[test]
+    fn knn_vote_is_distance_weighted() {
+        // Two far points of class 1 against one close point of class 0: with k = 3 the
+        // close one outweighs them (1/0.1 > 2 · 1/2).
+        let train = vec![vec![0.1f32, 0.0], vec![2.0, 0.0], vec![-2.0, 0.0], vec![0.0, 1.0]];
+        let labels = [0, 1, 1, 0];
+        let p = knn_classify(&train, &labels, &[vec![0.0, 0.0]], 3);
+        assert_eq!(p, vec![0]);
+    }
+
+    #[test]
+    fn random_embeddings_score_near_zero_and_chance() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let n = 1500;
+        let x: Vec<Vec<f32>> = (0..n)
+            .map(|_| (0..16).map(|_| rng.random::<f32>() - 0.5).collect())
+            .collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
+        let labels: Vec<usize> = (0..n).map(|_| rng.random_range(0..2)).collect();
+        let pred = knn_regress(&x[..1000], &y[..1000], &x[1000..], 64);
+        let score = r2(&y[1000..], &pred);
+        assert!(score.abs() < 0.1, "R² {score}");
+        let acc = accuracy(&labels[1000..], &knn_classify(&x[..1000], &labels[..1000], &x[1000..], 64));
+        assert!((acc - 0.5).abs() < 0.08, "accuracy {acc}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod augment;
 pub mod loss;
 pub mod metrics;
+pub mod mlp;
 pub mod schedule;
 mod trainer;
 
