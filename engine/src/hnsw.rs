@@ -128,7 +128,7 @@ impl Bits {
         let mut words = match allowed {
             None => {
                 let mut w = vec![u64::MAX; n.div_ceil(64)];
-                if n % 64 != 0 {
+                if !n.is_multiple_of(64) {
                     *w.last_mut().unwrap() = (1u64 << (n % 64)) - 1;
                 }
                 w
@@ -1010,7 +1010,9 @@ mod tests {
         let g = Hnsw::extend(None, 8, 64, DIM, 1000, &first);
         g.insert(&view, &first);
         // Rows 1000..2000, leaving every tenth out (as tombstoned rows are).
-        let more: Vec<u32> = (1000..2000).filter(|r| r % 10 != 0).collect();
+        let more: Vec<u32> = (1000..2000)
+            .filter(|r: &u32| !r.is_multiple_of(10))
+            .collect();
         let h = Hnsw::extend(Some(&g), 8, 64, DIM, 2000, &more);
         h.insert(&view, &more);
         assert_eq!(h.len(), 1900);
@@ -1019,7 +1021,10 @@ mod tests {
         for &r in first.iter().chain(&more) {
             let got = h.search(&view, view.row(r), 1, 32, None);
             self_found += usize::from(got[0].0 == r);
-            assert!(got[0].0 % 10 != 0 || got[0].0 < 1000, "absent row returned");
+            assert!(
+                !got[0].0.is_multiple_of(10) || got[0].0 < 1000,
+                "absent row returned"
+            );
         }
         assert!(
             self_found >= 1880,
