@@ -154,10 +154,12 @@ pub fn pred_vs_true(
         root.fill(&WHITE)?;
         let areas = root.split_evenly((1, panels.len().max(1)));
         for ((title, truth, pred, r2), area) in panels.iter().zip(areas) {
-            let (lo, hi) = truth.iter().chain(pred.iter()).fold(
-                (f64::INFINITY, f64::NEG_INFINITY),
-                |(a, b), &v| (a.min(v), b.max(v)),
-            );
+            let (lo, hi) = truth
+                .iter()
+                .chain(pred.iter())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                    (a.min(v), b.max(v))
+                });
             let (lo, hi) = if hi > lo { (lo, hi) } else { (0.0, 1.0) };
             let mut chart = ChartBuilder::on(&area)
                 .caption(format!("{title} (R² = {r2:.3})"), ("sans-serif", 18))
@@ -185,15 +187,27 @@ pub fn pred_vs_true(
 }
 
 /// Histograms of 1-based partner ranks (log-spaced bins), one panel per direction.
-pub fn rank_histograms(path: &Path, panels: &[(String, Vec<usize>)], candidates: usize) -> Result<()> {
+pub fn rank_histograms(
+    path: &Path,
+    panels: &[(String, Vec<usize>)],
+    candidates: usize,
+) -> Result<()> {
     ensure_font()?;
     // Bins: 1, 2–3, 4–10, 11–30, 31–100, …, up to the number of candidates.
     let mut edges = vec![1usize, 2, 4, 11];
     while *edges.last().expect("non-empty") <= candidates {
         // 11 → 31 → 101 → 301 → 1001 …: alternate ×3 and ×10/3 on (edge − 1).
         let v = *edges.last().expect("non-empty") - 1;
-        let power_of_ten = v.to_string().trim_start_matches('1').chars().all(|c| c == '0');
-        edges.push(if power_of_ten { 3 * v + 1 } else { v / 3 * 10 + 1 });
+        let power_of_ten = v
+            .to_string()
+            .trim_start_matches('1')
+            .chars()
+            .all(|c| c == '0');
+        edges.push(if power_of_ten {
+            3 * v + 1
+        } else {
+            v / 3 * 10 + 1
+        });
     }
     let labels: Vec<String> = edges
         .windows(2)
@@ -212,11 +226,19 @@ pub fn rank_histograms(path: &Path, panels: &[(String, Vec<usize>)], candidates:
         for ((title, ranks), area) in panels.iter().zip(areas) {
             let counts: Vec<usize> = edges
                 .windows(2)
-                .map(|w| ranks.iter().filter(|&&r| r + 1 >= w[0] && r + 1 < w[1]).count())
+                .map(|w| {
+                    ranks
+                        .iter()
+                        .filter(|&&r| r + 1 >= w[0] && r + 1 < w[1])
+                        .count()
+                })
                 .collect();
             let top = counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.1;
             let mut chart = ChartBuilder::on(&area)
-                .caption(format!("{title}: rank of the true partner"), ("sans-serif", 18))
+                .caption(
+                    format!("{title}: rank of the true partner"),
+                    ("sans-serif", 18),
+                )
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(50)

@@ -183,6 +183,38 @@ pub trait ParamVisitor<B: Backend> {
     ) -> Result<()>;
 }
 
+/// Forces every parameter's value into existence. Burn creates some parameters lazily
+/// (initialised on first use); a clone of a module taken before that use draws its own
+/// random values, so a freshly initialised model and its copies (or the copy that gets
+/// saved) would disagree. Visiting each parameter once makes the values concrete.
+pub(crate) struct Materialize;
+
+impl<B: Backend> ParamVisitor<B> for Materialize {
+    fn visit<const D: usize>(
+        &mut self,
+        _key: &str,
+        _torch_shape: &[usize],
+        _layout: Layout,
+        param: &mut Param<Tensor<B, D>>,
+    ) -> Result<()> {
+        let _ = param.val();
+        Ok(())
+    }
+
+    fn visit_fused<const D: usize>(
+        &mut self,
+        _key: &str,
+        _part_shape: &[usize],
+        _layout: Layout,
+        parts: [&mut Param<Tensor<B, D>>; 3],
+    ) -> Result<()> {
+        for p in parts {
+            let _ = p.val();
+        }
+        Ok(())
+    }
+}
+
 /// Converts PyTorch-layout values to the Burn layout and shape.
 fn torch_to_burn(torch_shape: &[usize], layout: Layout, data: Vec<f32>) -> (Vec<usize>, Vec<f32>) {
     match layout {

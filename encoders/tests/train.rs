@@ -160,3 +160,29 @@ fn bad_settings_are_rejected_with_the_field_named() {
         .to_string();
     assert!(err.contains("mask_chunk_tokens"), "{err}");
 }
+
+#[test]
+fn a_random_model_its_clone_and_its_saved_copy_embed_alike() {
+    // Burn initialises some parameters lazily; without care a clone or a saved copy of a
+    // fresh model draws different random weights from the model that embedded a catalog.
+    let mc = AstroClipConfig::tiny();
+    let device = Default::default();
+    let model = mc.init::<CpuBackend>(&device).unwrap();
+    let twin = model.clone();
+    let b = batch(&mc, 3, 4);
+    let a = astrovec_encoders::Encoder::new(model, mc.clone(), device);
+    let first = a.embed_spectra(&b.spectra).unwrap();
+    let t = astrovec_encoders::Encoder::new(twin, mc.clone(), device);
+    assert_eq!(t.embed_spectra(&b.spectra).unwrap(), first);
+    let dir = tempfile::tempdir().unwrap();
+    a.save_dir(dir.path()).unwrap();
+    let back = astrovec_encoders::Encoder::<CpuBackend>::load_dir(dir.path(), &device).unwrap();
+    let again = back.embed_spectra(&b.spectra).unwrap();
+    for (x, y) in first.iter().flatten().zip(again.iter().flatten()) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+    assert_eq!(
+        back.embed_images(&b.images).unwrap(),
+        a.embed_images(&b.images).unwrap()
+    );
+}

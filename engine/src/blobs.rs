@@ -45,7 +45,7 @@ pub fn encode_spectrum_f16(flux: &[f32]) -> Vec<u8> {
 
 /// Unpacks a [`SPECTRUM_F16`] blob.
 pub fn decode_spectrum_f16(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(Error::invalid(
             SPECTRUM_F16,
             format!("blob has an odd length ({} bytes)", bytes.len()),

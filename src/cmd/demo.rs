@@ -93,7 +93,8 @@ pub fn run(args: Args) -> Result<()> {
     let previous: Option<Stamp> = std::fs::read(&stamp_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let reusable = previous.as_ref() == Some(&stamp) && collection.join("ingest-report.json").exists();
+    let reusable =
+        previous.as_ref() == Some(&stamp) && collection.join("ingest-report.json").exists();
 
     if reusable {
         eprintln!(
@@ -114,7 +115,13 @@ pub fn run(args: Args) -> Result<()> {
         }
         std::fs::remove_file(&stamp_path).ok();
         if !catalog.exists() {
-            stage(1, &format!("generating a mock catalog of {} galaxies (images + spectra)", args.count));
+            stage(
+                1,
+                &format!(
+                    "generating a mock catalog of {} galaxies (images + spectra)",
+                    args.count
+                ),
+            );
             let survey = MockSurvey::new(MockConfig {
                 count: args.count,
                 seed: args.seed,
@@ -126,7 +133,10 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             stage(1, "mock catalog already written");
         }
-        stage(2, "embedding images and spectra with the default model, writing the collection");
+        stage(
+            2,
+            "embedding images and spectra with the default model, writing the collection",
+        );
         std::fs::create_dir_all(&db)?;
         let config = AstroClipConfig::load_json(model_dir.join("config.json"))?;
         let mut opts = IngestOptions::new(
@@ -203,7 +213,8 @@ pub fn run(args: Args) -> Result<()> {
     drop(coll);
     let collections = astrovec_server::open_collections(&db)
         .with_context(|| format!("opening {}", db.display()))?;
-    let state = astrovec_server::AppState::new(collections, astrovec_server::ServerConfig::default());
+    let state =
+        astrovec_server::AppState::new(collections, astrovec_server::ServerConfig::default());
     astrovec_server::run_blocking(state, args.addr, |bound| {
         eprintln!("listening on http://{bound}");
     })

@@ -69,7 +69,13 @@ const DEFAULT_TARGETS: [&str; 6] = [
     "log_ssfr",
     "log_sfr",
 ];
-const DEFAULT_CLASSES: [&str; 5] = ["star_forming", "featured", "edge_on", "spiral_arms", "spiral"];
+const DEFAULT_CLASSES: [&str; 5] = [
+    "star_forming",
+    "featured",
+    "edge_on",
+    "spiral_arms",
+    "spiral",
+];
 const MODALITIES: [&str; 2] = ["image", "spectrum"];
 
 /// One object as the evaluation sees it.
@@ -156,8 +162,11 @@ struct Report {
     seconds: f64,
 }
 
+/// (training rows, test rows) of one fit.
+type Fold = (Vec<usize>, Vec<usize>);
+
 /// Train/test index pairs: one hash split, or N folds.
-fn splits(items: &[Item], args: &Args) -> Result<(Vec<(Vec<usize>, Vec<usize>)>, Split)> {
+fn splits(items: &[Item], args: &Args) -> Result<(Vec<Fold>, Split)> {
     if let Some(n) = args.folds {
         if !(2..=20).contains(&n) {
             bail!("--folds must be between 2 and 20 (got {n})");
@@ -285,7 +294,11 @@ pub fn run(args: Args) -> Result<()> {
     let targets: Vec<String> = if args.targets.is_empty() {
         DEFAULT_TARGETS
             .iter()
-            .filter(|t| items.iter().any(|i| i.attrs.get(**t).and_then(numeric).is_some()))
+            .filter(|t| {
+                items
+                    .iter()
+                    .any(|i| i.attrs.get(**t).and_then(numeric).is_some())
+            })
             .map(|t| t.to_string())
             .collect()
     } else {
@@ -310,7 +323,12 @@ pub fn run(args: Args) -> Result<()> {
             }
             let score = r2(&truth, &pred);
             if target == "redshift" && modalities.contains(&name.as_str()) {
-                scatter.push((format!("{name} embeddings, k-NN"), truth.clone(), pred, score));
+                scatter.push((
+                    format!("{name} embeddings, k-NN"),
+                    truth.clone(),
+                    pred,
+                    score,
+                ));
             }
             regression.push(RegressionScore {
                 target: target.clone(),
@@ -347,7 +365,11 @@ pub fn run(args: Args) -> Result<()> {
     let labels: Vec<String> = if args.classify.is_empty() {
         let mut l: Vec<String> = DEFAULT_CLASSES
             .iter()
-            .filter(|t| items.iter().any(|i| i.attrs.get(**t).and_then(class_of).is_some()))
+            .filter(|t| {
+                items
+                    .iter()
+                    .any(|i| i.attrs.get(**t).and_then(class_of).is_some())
+            })
             .map(|t| t.to_string())
             .collect();
         for def in &coll.config().attributes {
@@ -372,16 +394,25 @@ pub fn run(args: Args) -> Result<()> {
         names.dedup();
         if names.len() < 2 {
             if !args.classify.is_empty() {
-                bail!("--classify: {label:?} has {} class(es); need at least 2", names.len());
+                bail!(
+                    "--classify: {label:?} has {} class(es); need at least 2",
+                    names.len()
+                );
             }
             continue;
         }
         if names.len() > 50 {
-            bail!("--classify: {label:?} has {} distinct values; is it really a class label?", names.len());
+            bail!(
+                "--classify: {label:?} has {} distinct values; is it really a class label?",
+                names.len()
+            );
         }
         let y: Vec<Option<usize>> = raw
             .iter()
-            .map(|r| r.as_ref().map(|v| names.iter().position(|n| n == v).expect("listed")))
+            .map(|r| {
+                r.as_ref()
+                    .map(|v| names.iter().position(|n| n == v).expect("listed"))
+            })
             .collect();
         for (name, x) in &features {
             let (truth, pred) = cross_fit(&folds, x, &y, |tx, ty, qx| {
@@ -430,11 +461,7 @@ pub fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     if !scatter.is_empty() {
-        plot::pred_vs_true(
-            &args.out.join("redshift_knn.png"),
-            "redshift",
-            &scatter,
-        )?;
+        plot::pred_vs_true(&args.out.join("redshift_knn.png"), "redshift", &scatter)?;
     }
     let report = Report {
         collection: args.db.display().to_string(),
@@ -474,7 +501,7 @@ fn majority_share(truth: &[usize]) -> f64 {
 /// Fits on each split's training rows and predicts its test rows (rows without features
 /// or target are left out), returning (truth, prediction) over all test rows.
 fn cross_fit<T: Clone, P>(
-    folds: &[(Vec<usize>, Vec<usize>)],
+    folds: &[Fold],
     x: &[Option<Vec<f32>>],
     y: &[Option<T>],
     fit: impl Fn(&[Vec<f32>], &[T], &[Vec<f32>]) -> Result<Vec<P>>,

@@ -89,7 +89,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let total = args.start.saturating_add(args.count);
     if total > MAX_COUNT {
-        bail!("invalid --start {}: START + N must not exceed {MAX_COUNT}", args.start);
+        bail!(
+            "invalid --start {}: START + N must not exceed {MAX_COUNT}",
+            args.start
+        );
     }
     check_path("--out", &args.out, "parquet")?;
     if let Some(p) = &args.preview {

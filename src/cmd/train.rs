@@ -218,8 +218,8 @@ fn load(
 ) -> Result<Dataset> {
     let size = mc.image_backbone.image_size;
     let sl = mc.spectrum_backbone.spectrum_length;
-    let (sources, _plan) = open_sources(inputs, &Mapping::default(), size)
-        .context("opening the training catalog")?;
+    let (sources, _plan) =
+        open_sources(inputs, &Mapping::default(), size).context("opening the training catalog")?;
     let total: u64 = sources.iter().map(|s| s.len()).sum();
     let limit = max.unwrap_or(usize::MAX);
     let bar = progress(quiet, total.min(limit as u64), "reading");
@@ -418,7 +418,8 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
         let (model, mc) = match &args.init {
             Some(dir) => {
                 let mc = AstroClipConfig::load_json(dir.join(CONFIG_FILE))?;
-                let model = astrovec_encoders::AstroClip::load(&mc, dir.join(WEIGHTS_FILE), &device)?;
+                let model =
+                    astrovec_encoders::AstroClip::load(&mc, dir.join(WEIGHTS_FILE), &device)?;
                 (model, mc)
             }
             None => {
@@ -509,7 +510,11 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
         order.shuffle(&mut ChaCha8Rng::seed_from_u64(
             cfg.seed.wrapping_add(epoch as u64),
         ));
-        let bar = progress(args.quiet, steps_per_epoch as u64, &format!("epoch {}", epoch + 1));
+        let bar = progress(
+            args.quiet,
+            steps_per_epoch as u64,
+            &format!("epoch {}", epoch + 1),
+        );
         let skip = trainer.step() - epoch * steps_per_epoch;
         bar.set_position(skip as u64);
         let (mut sum, mut count, mut window, mut wcount) = (0.0f64, 0usize, 0.0f64, 0usize);
@@ -572,7 +577,11 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
     let record = TrainingRecord {
         command: command_line(),
         data_note: args.data_note.clone(),
-        inputs: args.inputs.iter().map(|p| p.display().to_string()).collect(),
+        inputs: args
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         objects: train_set.len() + val_set.len(),
         train_objects: train_set.len(),
         val_objects: val_set.len(),
@@ -635,7 +644,10 @@ fn parameter_count<I: Backend>(trainer: &Trainer<I>) -> usize {
     trainer.encoder().model().num_params()
 }
 
-fn embed_all<I: Backend>(enc: &Encoder<I>, data: &Dataset) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+/// Image and spectrum embeddings, one row per object.
+type Embeddings = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
+fn embed_all<I: Backend>(enc: &Encoder<I>, data: &Dataset) -> Result<Embeddings> {
     let images = if data.images.is_empty() {
         Vec::new()
     } else {

@@ -184,7 +184,7 @@ impl AstroClipConfig {
     /// A randomly initialised model (for tests and benches; real use loads weights).
     pub fn init<B: Backend>(&self, device: &B::Device) -> EncResult<AstroClip<B>> {
         self.validate()?;
-        Ok(AstroClip {
+        let mut model = AstroClip {
             image_encoder: ImageEncoder {
                 backbone: self.image_backbone.init(device),
                 head: self.image_head.init(device),
@@ -193,7 +193,10 @@ impl AstroClipConfig {
                 backbone: self.spectrum_backbone.init(device),
                 head: self.spectrum_head.init(device),
             },
-        })
+        };
+        // Concrete values now, so clones and saved copies of a random model agree.
+        model.visit_weights(&mut crate::weights::Materialize, self)?;
+        Ok(model)
     }
 }
 

@@ -195,12 +195,7 @@ pub fn accuracy(truth: &[usize], pred: &[usize]) -> f64 {
 /// F1 per class averaged with weights equal to each class's share of the truth
 /// (scikit-learn's `average="weighted"`). A class never predicted has precision 0.
 pub fn weighted_f1(truth: &[usize], pred: &[usize]) -> f64 {
-    let classes = truth
-        .iter()
-        .chain(pred)
-        .copied()
-        .max()
-        .map_or(0, |m| m + 1);
+    let classes = truth.iter().chain(pred).copied().max().map_or(0, |m| m + 1);
     let n = truth.len();
     if n == 0 {
         return f64::NAN;
@@ -278,7 +273,12 @@ mod tests {
     fn knn_vote_is_distance_weighted() {
         // Two far points of class 1 against one close point of class 0: with k = 3 the
         // close one outweighs them (1/0.1 > 2 · 1/2).
-        let train = vec![vec![0.1f32, 0.0], vec![2.0, 0.0], vec![-2.0, 0.0], vec![0.0, 1.0]];
+        let train = vec![
+            vec![0.1f32, 0.0],
+            vec![2.0, 0.0],
+            vec![-2.0, 0.0],
+            vec![0.0, 1.0],
+        ];
         let labels = [0, 1, 1, 0];
         let p = knn_classify(&train, &labels, &[vec![0.0, 0.0]], 3);
         assert_eq!(p, vec![0]);
@@ -297,7 +297,10 @@ mod tests {
         let pred = knn_regress(&x[..1000], &y[..1000], &x[1000..], 64);
         let score = r2(&y[1000..], &pred);
         assert!(score.abs() < 0.1, "R² {score}");
-        let acc = accuracy(&labels[1000..], &knn_classify(&x[..1000], &labels[..1000], &x[1000..], 64));
+        let acc = accuracy(
+            &labels[1000..],
+            &knn_classify(&x[..1000], &labels[..1000], &x[1000..], 64),
+        );
         assert!((acc - 0.5).abs() < 0.08, "accuracy {acc}");
     }
 

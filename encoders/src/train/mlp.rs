@@ -115,7 +115,13 @@ fn to_tensor<B: Backend>(
     let d = mean.len();
     let mut flat = Vec::with_capacity(idx.len() * d);
     for &i in idx {
-        flat.extend(rows[i].iter().zip(mean).zip(std).map(|((v, m), s)| (v - m) / s));
+        flat.extend(
+            rows[i]
+                .iter()
+                .zip(mean)
+                .zip(std)
+                .map(|((v, m), s)| (v - m) / s),
+        );
     }
     Tensor::<B, 1>::from_floats(flat.as_slice(), device).reshape([idx.len(), d])
 }
@@ -144,12 +150,7 @@ fn check(x: &[Vec<f32>], n_targets: usize) -> Result<usize> {
 }
 
 /// Fits a regressor on `(x, y)` and predicts `test` (same units as `y`).
-pub fn regress(
-    x: &[Vec<f32>],
-    y: &[f64],
-    test: &[Vec<f32>],
-    s: &MlpSettings,
-) -> Result<Vec<f64>> {
+pub fn regress(x: &[Vec<f32>], y: &[f64], test: &[Vec<f32>], s: &MlpSettings) -> Result<Vec<f64>> {
     let d = check(x, y.len())?;
     let device = Default::default();
     Ad::seed(&device, s.seed);
@@ -179,9 +180,11 @@ pub fn regress(
         return Ok(Vec::new());
     }
     let out = net.forward(to_tensor::<CpuBackend>(test, &all, &mean, &std, &device));
-    let values = out.into_data().convert::<f32>().into_vec::<f32>().map_err(|e| {
-        EncoderError::Config(format!("MLP output: {e:?}"))
-    })?;
+    let values = out
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| EncoderError::Config(format!("MLP output: {e:?}")))?;
     Ok(values.iter().map(|&v| v as f64 * ys + ym).collect())
 }
 
