@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use astrovec_indexer::mock::{MockConfig, MockSurvey};
@@ -81,36 +81,12 @@ fn ids(r: &Value) -> Vec<u64> {
         .collect()
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(db: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_astrovec"))
-        .args([
-            "serve",
-            "--db",
-            db.to_str().unwrap(),
-            "--addr",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("astrovec serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
-    let addr = v["listening"].as_str().unwrap().to_string();
+/// Starts `astrovec serve` on the test's collections and returns its address.
+fn start(db: &Path) -> (common::Server, String) {
+    let (server, v) = common::serve(db);
     assert_eq!(v["collections"], json!(["gal"]));
-    (Server(child), addr)
+    let addr = v["listening"].as_str().unwrap().to_string();
+    (server, addr)
 }
 
 #[test]

@@ -144,7 +144,7 @@ pub fn run(args: Args) -> Result<()> {
             collection.clone(),
             Embedder::Model {
                 config: Box::new(config),
-                weights: Some(model_dir.clone()),
+                weights: Some(model_dir.join("model.safetensors")),
                 backend: BackendChoice::Cpu,
                 batch_size: 32,
                 name: "astrovec-small".into(),

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::train::metrics::{knn_regress, partner_ranks, r2, Retrieval};
 use astrovec_encoders::train::{step_rng, Augment, Batch, Objective, TrainConfig, Trainer};
-use astrovec_encoders::{prepare_grz, AstroClipConfig, CpuBackend, Encoder};
+use astrovec_encoders::{prepare_grz, AstroClipConfig, BackendChoice, CpuBackend, Encoder};
 use astrovec_engine::AttrValue;
 use astrovec_indexer::ingest::mapping::Mapping;
 use astrovec_indexer::ingest::shard::mix;
@@ -125,6 +125,9 @@ pub struct Args {
     /// recorded in the model card.
     #[arg(long)]
     pub data_note: Option<String>,
+    /// Backend: `cpu`, or `cuda` / `cuda:N` when built with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
     /// Hide progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -384,8 +387,19 @@ struct TrainingRecord {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    let device = Default::default();
-    train::<CpuBackend>(args, device)
+    let backend: BackendChoice = args
+        .backend
+        .parse()
+        .with_context(|| format!("--backend {}", args.backend))?;
+    match backend {
+        BackendChoice::Cpu => train::<CpuBackend>(args, Default::default()),
+        #[cfg(feature = "cuda")]
+        BackendChoice::Cuda(i) => {
+            train::<astrovec_encoders::CudaBackend>(args, burn::backend::cuda::CudaDevice::new(i))
+        }
+        #[cfg(not(feature = "cuda"))]
+        BackendChoice::Cuda(_) => bail!("--backend cuda needs a build with `--features cuda`"),
+    }
 }
 
 fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
@@ -776,7 +790,13 @@ fn score_heldout<I: Backend>(
 /// arguments are what reproduce the run.
 fn command_line() -> String {
     std::iter::once("astrovec".to_string())
-        .chain(std::env::args().skip(1))
+        .chain(std::env::args().skip(1).map(|a| {
+            if a.contains(|c: char| c.is_whitespace() || c == '\'' || c == '`') {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            } else {
+                a
+            }
+        }))
         .collect::<Vec<_>>()
         .join(" ")
 }
