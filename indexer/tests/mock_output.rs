@@ -1,4 +1,4 @@
-//! Output contract of the mock survey (issue #4, "must show" 3): determinism,
+//! Output contract of the mock survey: determinism,
 //! the Parquet layout, and clear errors for bad arguments.
 
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! Physics checks of the mock survey (issue #4, "must show" 1): the mock reproduces
+//! Physics checks of the mock survey: the mock reproduces
 //! the real SDSS galaxies it is drawn from, images and spectra agree, colours and
 //! sizes evolve with redshift as they should, and star-forming spectra show Hα.
 //! Each test prints the measured numbers (`cargo nextest run --no-capture`).
