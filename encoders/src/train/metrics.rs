@@ -71,7 +71,7 @@ impl Retrieval {
 
 /// Per-feature mean and standard deviation of `rows` (std floored so constant features
 /// do not divide by zero).
-fn standardiser(rows: &[Vec<f32>]) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn standardiser(rows: &[Vec<f32>]) -> (Vec<f64>, Vec<f64>) {
     let d = rows.first().map_or(0, Vec::len);
     let n = rows.len().max(1) as f64;
     let mut mean = vec![0.0f64; d];

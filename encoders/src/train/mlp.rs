@@ -84,25 +84,14 @@ impl<B: Backend> Net<B> {
     }
 }
 
-/// Column means and standard deviations (floored) of `rows`.
+/// Column means and standard deviations of `rows` (the k-NN metrics' standardiser, with
+/// the std floored so a near-constant feature is not blown up), as f32.
 fn moments(rows: &[Vec<f32>]) -> (Vec<f32>, Vec<f32>) {
-    let d = rows.first().map_or(0, Vec::len);
-    let n = rows.len().max(1) as f64;
-    let mut mean = vec![0.0f64; d];
-    let mut sq = vec![0.0f64; d];
-    for r in rows {
-        for (j, &v) in r.iter().enumerate() {
-            mean[j] += v as f64;
-            sq[j] += (v as f64) * (v as f64);
-        }
-    }
-    let mean: Vec<f64> = mean.iter().map(|m| m / n).collect();
-    let std = sq
-        .iter()
-        .zip(&mean)
-        .map(|(s, m)| ((s / n - m * m).max(0.0).sqrt().max(1e-6)) as f32)
-        .collect();
-    (mean.iter().map(|&m| m as f32).collect(), std)
+    let (mean, std) = super::metrics::standardiser(rows);
+    (
+        mean.iter().map(|&m| m as f32).collect(),
+        std.iter().map(|&s| s.max(1e-6) as f32).collect(),
+    )
 }
 
 fn to_tensor<B: Backend>(
