@@ -38,7 +38,33 @@ enum Command {
     Collection(cmd::collection::Command),
 }
 
+/// Keeps large tensor buffers on glibc's heap instead of fresh `mmap`s.
+///
+/// The encoders allocate and free buffers of several MB for every layer (attention
+/// weights alone are batch × heads × tokens² floats). Above its dynamic mmap threshold
+/// glibc serves each with `mmap` and returns it with `munmap`, so the kernel zero-fills
+/// every page again on the next layer. A fixed 32 MB threshold (glibc's largest) and a
+/// generous trim threshold let freed buffers be reused: measured here, one 1,000-pair
+/// training epoch of the `small` preset took 31–33 s instead of 39–40 s (jemalloc with
+/// its default decay was slower than either: 60 s).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    const MB: libc::c_int = 1 << 20;
+    // SAFETY: mallopt only adjusts allocator parameters and is called before any other
+    // thread exists. A rejected value (return 0) leaves glibc's default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * MB);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 * MB);
+        libc::mallopt(libc::M_TOP_PAD, 64 * MB);
+    }
+}
+
+/// Other platforms keep their allocator's defaults.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> anyhow::Result<()> {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
