@@ -40,7 +40,7 @@ fn web_page_searches_plots_exports_and_maps_in_headless_chromium() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
-        "{chromium} is missing: install Debian's `chromium` (listed in .ci/apt-packages.txt)"
+        "{chromium} is missing: install Debian's `chromium` (listed in .ci/apt-packages-tests.txt)"
     );
     let web = web_dir();
     if !web

@@ -3,9 +3,9 @@
 //! Vectors are L2-normalised on write, so cosine similarity is a dot product. The
 //! dot product is the hot loop of both the exact scan and HNSW traversal; it has a
 //! portable version (eight independent accumulators, which the compiler
-//! vectorises for the baseline target) and an AVX + FMA version chosen at run time,
-//! because release builds target baseline x86-64 and would otherwise leave most of
-//! the machine's vector width unused.
+//! vectorises for the baseline target), an AVX + FMA version and an AVX-512 version,
+//! chosen at run time, because release builds target baseline x86-64 and would
+//! otherwise leave most of the machine's vector width unused.
 
 #[inline(always)]
 fn dot_generic(a: &[f32], b: &[f32]) -> f32 {
@@ -66,20 +66,128 @@ unsafe fn dot_fma(a: &[f32], b: &[f32]) -> f32 {
     total
 }
 
+/// The widest dot-product kernels this CPU runs.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    /// The portable loop.
+    Generic = 1,
+    /// 256-bit AVX + FMA (+ F16C for half floats when present).
+    Avx2 = 2,
+    /// 512-bit AVX-512F (which includes the half-float conversion).
+    Avx512 = 3,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn level() -> Level {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0 = not probed yet. A plain atomic byte keeps the check to one load on the
+    // hot path.
+    static LEVEL: AtomicU8 = AtomicU8::new(0);
+    match LEVEL.load(Ordering::Relaxed) {
+        0 => {
+            let l = probe_level();
+            LEVEL.store(l as u8, Ordering::Relaxed);
+            l
+        }
+        3 => Level::Avx512,
+        2 => Level::Avx2,
+        _ => Level::Generic,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn probe_level() -> Level {
+    let fma = is_x86_feature_detected!("avx") && is_x86_feature_detected!("fma");
+    // `ASTROVEC_SIMD=avx2` caps the kernels at 256 bits (to compare, or where
+    // 512-bit instructions lower the clock more than they gain).
+    let capped = std::env::var("ASTROVEC_SIMD").is_ok_and(|v| v.eq_ignore_ascii_case("avx2"));
+    if fma && is_x86_feature_detected!("avx512f") && !capped {
+        Level::Avx512
+    } else if fma {
+        Level::Avx2
+    } else {
+        Level::Generic
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn has_fma() -> bool {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    // 0 = not probed yet, 1 = no, 2 = yes. A plain atomic byte keeps the check to
-    // one load on the hot path.
-    static HAS: AtomicU8 = AtomicU8::new(0);
-    match HAS.load(Ordering::Relaxed) {
-        0 => {
-            let yes = is_x86_feature_detected!("avx") && is_x86_feature_detected!("fma");
-            HAS.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
-            yes
+    level() >= Level::Avx2
+}
+
+/// AVX-512 kernel: four independent 16-lane accumulators (64 floats per step),
+/// the remainder with one masked load.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = a.len().min(b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (whole function): full loads read 16 floats below `n`; the last load
+    // is masked to the elements below `n`.
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let x = _mm512_loadu_ps(pa.add(i + 16 * j));
+            let y = _mm512_loadu_ps(pb.add(i + 16 * j));
+            *s = _mm512_fmadd_ps(x, y, *s);
         }
-        v => v == 2,
+        i += 64;
     }
+    while i + 16 <= n {
+        acc[0] = _mm512_fmadd_ps(
+            _mm512_loadu_ps(pa.add(i)),
+            _mm512_loadu_ps(pb.add(i)),
+            acc[0],
+        );
+        i += 16;
+    }
+    if i < n {
+        let mask: __mmask16 = (1u16 << (n - i)) - 1;
+        let x = _mm512_maskz_loadu_ps(mask, pa.add(i));
+        let y = _mm512_maskz_loadu_ps(mask, pb.add(i));
+        acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
+    }
+    _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(acc[0], acc[1]),
+        _mm512_add_ps(acc[2], acc[3]),
+    ))
+}
+
+/// Half-float rows with AVX-512F: 16 halves converted per instruction.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dot_f16_avx512(q: &[f32], h: &[u16]) -> f32 {
+    use std::arch::x86_64::*;
+    let n = q.len().min(h.len());
+    let (pq, ph) = (q.as_ptr(), h.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    // SAFETY (whole function): every load reads 16 elements at offsets below `n`.
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let x = _mm512_cvtph_ps(_mm256_loadu_si256(ph.add(i + 16 * j).cast::<__m256i>()));
+            *s = _mm512_fmadd_ps(x, _mm512_loadu_ps(pq.add(i + 16 * j)), *s);
+        }
+        i += 64;
+    }
+    while i + 16 <= n {
+        let x = _mm512_cvtph_ps(_mm256_loadu_si256(ph.add(i).cast::<__m256i>()));
+        acc[0] = _mm512_fmadd_ps(x, _mm512_loadu_ps(pq.add(i)), acc[0]);
+        i += 16;
+    }
+    let mut total = _mm512_reduce_add_ps(_mm512_add_ps(
+        _mm512_add_ps(acc[0], acc[1]),
+        _mm512_add_ps(acc[2], acc[3]),
+    ));
+    while i < n {
+        total += *pq.add(i) * half::f16::from_bits(*ph.add(i)).to_f32();
+        i += 1;
+    }
+    total
 }
 
 /// Dot product of two equal-length slices.
@@ -87,9 +195,12 @@ fn has_fma() -> bool {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_fma() {
-            // SAFETY: the CPU supports AVX and FMA (checked at run time above).
-            return unsafe { dot_fma(a, b) };
+        match level() {
+            // SAFETY: the CPU supports AVX-512F (checked at run time).
+            Level::Avx512 => return unsafe { dot_avx512(a, b) },
+            // SAFETY: the CPU supports AVX and FMA (checked at run time).
+            Level::Avx2 => return unsafe { dot_fma(a, b) },
+            Level::Generic => {}
         }
     }
     dot_generic(a, b)
@@ -179,6 +290,10 @@ pub fn dot_f16(q: &[f32], h: &[u16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
         if f16_supported_cached() {
+            if level() == Level::Avx512 {
+                // SAFETY: AVX-512F is present (checked at run time).
+                return unsafe { dot_f16_avx512(q, h) };
+            }
             // SAFETY: AVX, FMA and F16C are present (checked at run time).
             return unsafe { dot_f16_fma(q, h) };
         }
@@ -293,6 +408,51 @@ mod tests {
             }
             let exact = dot(&a, &b);
             assert!((dot_f16(&a, &h) - exact).abs() < 2e-3, "n = {n}");
+        }
+    }
+
+    /// Every kernel this CPU can run, not only the one `dot` picks.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_available_kernel_matches_the_naive_sum() {
+        let fma = is_x86_feature_detected!("avx") && is_x86_feature_detected!("fma");
+        let f16c = fma && is_x86_feature_detected!("f16c");
+        let avx512 = fma && is_x86_feature_detected!("avx512f");
+        for n in [0usize, 1, 15, 16, 17, 63, 64, 65, 100, 1024, 1031] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            let mut h = vec![0u16; n];
+            to_f16(&b, &mut h);
+            let naive: f64 = a
+                .iter()
+                .zip(&b)
+                .map(|(x, y)| (*x as f64) * (*y as f64))
+                .sum();
+            let naive_h: f64 = a
+                .iter()
+                .zip(&h)
+                .map(|(x, y)| (*x as f64) * half::f16::from_bits(*y).to_f64())
+                .sum();
+            let close = |got: f32, want: f64, what: &str| {
+                assert!(
+                    (got as f64 - want).abs() < 1e-3,
+                    "{what}, n = {n}: {got} vs {want}"
+                );
+            };
+            if fma {
+                // SAFETY: AVX and FMA checked above.
+                close(unsafe { dot_fma(&a, &b) }, naive, "avx2");
+            }
+            if f16c {
+                // SAFETY: AVX, FMA and F16C checked above.
+                close(unsafe { dot_f16_fma(&a, &h) }, naive_h, "avx2 half");
+            }
+            if avx512 {
+                // SAFETY: AVX-512F checked above.
+                close(unsafe { dot_avx512(&a, &b) }, naive, "avx512");
+                // SAFETY: AVX-512F checked above.
+                close(unsafe { dot_f16_avx512(&a, &h) }, naive_h, "avx512 half");
+            }
         }
     }
 

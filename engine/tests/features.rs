@@ -114,6 +114,61 @@ fn filters_match_brute_force_evaluation() {
     );
 }
 
+/// The rows a filter admits are reused between searches; every write must make the
+/// next search see the new catalog (added, re-labelled and deleted objects).
+#[test]
+fn repeated_filtered_searches_follow_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let coll = Collection::create(dir.path().join("c"), common::config(32)).unwrap();
+    populate(&coll, 500);
+    let q = common::unit(&common::vector(99, 32));
+    let cut = Filter::parse("redshift > 2").unwrap();
+    let params = SearchParams::new(5)
+        .with_filter(cut.clone())
+        .with_strategy(Strategy::Exact);
+    // Nothing is above z = 2 yet; ask twice so the second answer comes from the cache.
+    for _ in 0..2 {
+        assert!(coll.search(&q, "image", &params).unwrap().is_empty());
+    }
+    // A new object passes the cut: the next search must find it.
+    coll.upsert(
+        Object::new(10_000, 10.0, 0.0)
+            .attribute("redshift", AttrValue::Float(3.0))
+            .embedding("image", q.clone())
+            .embedding("spectrum", q.clone()),
+    )
+    .unwrap();
+    let ids = |p: &SearchParams| -> Vec<u64> {
+        coll.search(&q, "image", p)
+            .unwrap()
+            .iter()
+            .map(|h| h.id)
+            .collect()
+    };
+    assert_eq!(ids(&params), vec![10_000]);
+    // An existing object is re-labelled into the cut.
+    let moved = coll.get(7).unwrap();
+    assert_eq!(moved.id, 7);
+    coll.upsert(
+        Object::new(7, moved.ra, moved.dec)
+            .attribute("redshift", AttrValue::Float(2.5))
+            .embedding("image", common::unit(&common::vector(5, 32)))
+            .embedding("spectrum", common::unit(&common::vector(5, 32))),
+    )
+    .unwrap();
+    let mut got = ids(&params);
+    got.sort();
+    assert_eq!(got, vec![7, 10_000]);
+    assert_eq!(coll.filter_ids(&cut).unwrap().len(), 2);
+    // Deleting takes it out again; the same filter on the graph path agrees.
+    assert_eq!(coll.delete(&[10_000]).unwrap(), 1);
+    assert_eq!(ids(&params), vec![7]);
+    let graph = SearchParams::new(5)
+        .with_filter(cut)
+        .with_strategy(Strategy::Hnsw);
+    assert_eq!(ids(&graph), vec![7]);
+}
+
 #[test]
 fn cone_search_sorts_by_separation() {
     let dir = tempfile::tempdir().unwrap();

@@ -173,7 +173,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!(
         "cross-modal check: {found} of {} galaxies find their own spectrum among the 10 nearest \
-         of {} by image (chance: {:.1})",
+         of {} by image (by chance about {:.1} would)",
         sample.len(),
         coll.len(),
         sample.len() as f64 * 10.0 / coll.len() as f64
