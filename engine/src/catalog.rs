@@ -326,11 +326,7 @@ impl Catalog {
                 max,
             } => {
                 let a = self.numeric_attr(attribute, config)?;
-                self.select(|s| {
-                    self.columns[a]
-                        .number(s)
-                        .is_some_and(|v| v >= *min && v <= *max)
-                })
+                self.select_numeric(a, |v| v >= *min && v <= *max)
             }
             Filter::Compare {
                 attribute,
@@ -361,8 +357,18 @@ impl Catalog {
                     (_, Literal::Text(_)) => {
                         return Err(type_error(attribute, self.kinds[a], "a string"))
                     }
-                    (col, Literal::Number(x)) => {
-                        self.select(|s| col.number(s).is_some_and(|v| op.holds(v, *x)))
+                    (_, Literal::Number(x)) => {
+                        // One loop per operator, so the comparison is not re-dispatched
+                        // for every value.
+                        let x = *x;
+                        match op {
+                            CmpOp::Lt => self.select_numeric(a, |v| v < x),
+                            CmpOp::Le => self.select_numeric(a, |v| v <= x),
+                            CmpOp::Gt => self.select_numeric(a, |v| v > x),
+                            CmpOp::Ge => self.select_numeric(a, |v| v >= x),
+                            CmpOp::Eq => self.select_numeric(a, |v| v == x),
+                            CmpOp::Ne => self.select_numeric(a, |v| v != x),
+                        }
                     }
                 }
             }
@@ -385,7 +391,7 @@ impl Catalog {
                         }
                         self.select(|s| wanted.contains(&codes[s]))
                     }
-                    col => {
+                    _ => {
                         let mut nums = Vec::new();
                         for v in values {
                             match v {
@@ -395,7 +401,7 @@ impl Catalog {
                                 }
                             }
                         }
-                        self.select(|s| col.number(s).is_some_and(|v| nums.contains(&v)))
+                        self.select_numeric(a, |v| nums.contains(&v))
                     }
                 }
             }
@@ -408,6 +414,33 @@ impl Catalog {
             return Err(type_error(name, AttributeKind::Category, "a numeric range"));
         }
         Ok(a)
+    }
+
+    /// Live slots whose numeric attribute `a` has a value passing `pred` (slots
+    /// without a value never pass).
+    ///
+    /// Why not [`Catalog::select`]: this walks the column itself, a tight loop over
+    /// contiguous values, and consults the live set only for the matches — measured
+    /// ~1 ms per condition per 100,000 objects through `select`, which is more than
+    /// a filtered search itself costs.
+    fn select_numeric(&self, a: usize, pred: impl Fn(f64) -> bool) -> RoaringBitmap {
+        let picked: Vec<u32> = match &self.columns[a] {
+            Column::Float(values) => values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| !v.is_nan() && pred(**v))
+                .map(|(s, _)| s as u32)
+                .collect(),
+            Column::Int { values, present } => present
+                .iter()
+                .filter(|s| pred(values[*s as usize] as f64))
+                .collect(),
+            Column::Category { .. } => Vec::new(),
+        };
+        let mut out = RoaringBitmap::from_sorted_iter(picked).expect("slots ascend");
+        // Removed objects keep their old values in the columns.
+        out &= &self.alive;
+        out
     }
 
     fn select(&self, pred: impl Fn(usize) -> bool) -> RoaringBitmap {

@@ -37,19 +37,6 @@ pub enum CmpOp {
     Ne,
 }
 
-impl CmpOp {
-    pub(crate) fn holds(self, a: f64, b: f64) -> bool {
-        match self {
-            CmpOp::Lt => a < b,
-            CmpOp::Le => a <= b,
-            CmpOp::Gt => a > b,
-            CmpOp::Ge => a >= b,
-            CmpOp::Eq => a == b,
-            CmpOp::Ne => a != b,
-        }
-    }
-}
-
 /// A literal in a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Literal {

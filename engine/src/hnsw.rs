@@ -111,6 +111,12 @@ impl Visited {
     }
 }
 
+/// How many of the best half-float candidates a search rescores exactly in f32 to
+/// return `k`: eight times `k`, and at least 64 more than `k`.
+fn rescore_count(k: usize) -> usize {
+    (8 * k).max(k + 64)
+}
+
 /// A dense bit set over rows: the filter as the traversal checks it (one load and
 /// a mask per row, where a compressed bitmap would search its containers).
 pub(crate) struct Bits {
@@ -688,6 +694,11 @@ impl Hnsw {
         let mut found = match &self.half {
             Some(h) => {
                 let mut found = self.search_in(h, q, ef.max(k), admit);
+                // Half floats move a unit vector's cosine by at most 2^-11 (typically
+                // ~1e-5), so the true k nearest are among the first few k by the
+                // half-float distance: only those are read again in f32 (a random
+                // 4 KB read each at 1024-d), not all `ef`.
+                found.truncate(rescore_count(k));
                 for c in &mut found {
                     c.d = cosine_distance(q, view.row(c.node));
                 }

@@ -163,6 +163,11 @@ fn repeated_filtered_searches_follow_writes() {
     // Deleting takes it out again; the same filter on the graph path agrees.
     assert_eq!(coll.delete(&[10_000]).unwrap(), 1);
     assert_eq!(ids(&params), vec![7]);
+    assert_eq!(
+        coll.filter_ids(&cut).unwrap(),
+        vec![7],
+        "deleted objects never match"
+    );
     let graph = SearchParams::new(5)
         .with_filter(cut)
         .with_strategy(Strategy::Hnsw);
