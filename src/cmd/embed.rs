@@ -22,7 +22,7 @@ pub enum ImageKind {
 
 /// Arguments of `astrovec embed`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["image", "spectrum", "catalog"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["image", "spectrum"])))]
 pub struct Args {
     /// Weights: a safetensors file, a Lightning checkpoint (`astroclip.ckpt`; only its
     /// state_dict is read), or a model directory (config.json + model.safetensors).
@@ -43,9 +43,6 @@ pub struct Args {
     /// Spectra as `.npy` (f32 or f64): `[N, 7781]` or `[N, 7781, 1]`, or one spectrum.
     #[arg(long)]
     pub spectrum: Option<PathBuf>,
-    /// A catalog file (Parquet) — not implemented yet; use `--image` / `--spectrum`.
-    #[arg(long)]
-    pub catalog: Option<PathBuf>,
     /// Output `.npy`: `[N, embedding_dim]` float32, not normalised.
     #[arg(long)]
     pub out: PathBuf,
@@ -59,13 +56,6 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> Result<()> {
-    if let Some(catalog) = &args.catalog {
-        bail!(
-            "--catalog {}: Parquet catalog input is not implemented yet; export the images or \
-             spectra to .npy and use --image / --spectrum",
-            catalog.display()
-        );
-    }
     let backend: BackendChoice = args.backend.parse()?;
     let (config, weights) = resolve_model(&args)?;
     let start = Instant::now();
@@ -98,7 +88,7 @@ pub fn run(args: Args) -> Result<()> {
         tracing::info!(spectra = n, "embedding spectra");
         encoder.embed_spectra(&values)?
     } else {
-        bail!("one of --image, --spectrum or --catalog is required");
+        bail!("one of --image or --spectrum is required");
     };
     let dim = config.embedding_dim();
     let n = rows.len();
