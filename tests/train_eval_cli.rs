@@ -1,7 +1,7 @@
 //! The README's training, embedding and evaluation commands, run against the real
 //! binary on a small mock catalog: contrastive training, an interrupted run resumed,
-//! SpecFormer pre-training and alignment from it, `embed` on `.npy` inputs, ingest
-//! with the trained model and `eval` with a split and with folds.
+//! SpecFormer pre-training and alignment from it, `embed` on `.npy` inputs and on a
+//! catalog, ingest with the trained model and `eval` with a split and with folds.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ndarray::{Array2, Array4};
+use ndarray::{Array1, Array2, Array4};
 
 fn s(p: &Path) -> &str {
     p.to_str().expect("UTF-8 temp path")
@@ -198,6 +198,33 @@ fn train_resume_pretrain_embed_ingest_eval() {
             emb.row(1),
             "{out}: inputs differ, embeddings must too"
         );
+    }
+
+    // `embed --catalog`: one modality of every object in the catalog, ids alongside.
+    for modality in ["image", "spectrum"] {
+        let out = d.join(format!("catalog_{modality}.npy"));
+        let ids_out = d.join(format!("catalog_{modality}_ids.npy"));
+        common::run_ok(&[
+            "embed",
+            "--weights",
+            s(&model),
+            "--catalog",
+            s(&cat),
+            "--modality",
+            modality,
+            "--ids",
+            s(&ids_out),
+            "--out",
+            s(&out),
+        ]);
+        let emb: Array2<f32> = ndarray_npy::read_npy(&out).unwrap();
+        let ids: Array1<u64> = ndarray_npy::read_npy(&ids_out).unwrap();
+        assert_eq!(emb.dim(), (48, dim), "{modality}");
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 48, "{modality}: one id per object");
+        assert_ne!(emb.row(0), emb.row(1), "{modality}");
     }
 
     // 5. Ingest with the trained model, then the evaluation protocol.

@@ -1,13 +1,16 @@
-//! `astrovec embed`: runs the AstroCLIP encoders over images or spectra stored as `.npy` and
-//! writes the embeddings as `.npy` — the tool a user runs to check the encoders against their
-//! own PyTorch numbers. Catalog (Parquet) input is not implemented yet.
+//! `astrovec embed`: runs the AstroCLIP encoders over images or spectra stored as `.npy`, or
+//! over every object of a catalog file, and writes the embeddings as `.npy` — the tool a user
+//! runs to check the encoders against their own PyTorch numbers, or to export embeddings for
+//! other software.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use astrovec_encoders::{AnyEncoder, AstroClipConfig, BackendChoice};
-use ndarray::{Array2, ArrayD};
+use astrovec_encoders::{prepare_grz, AnyEncoder, AstroClipConfig, BackendChoice};
+use astrovec_indexer::ingest::mapping::Mapping;
+use astrovec_indexer::ingest::source::open_sources;
+use ndarray::{Array1, Array2, ArrayD};
 use ndarray_npy::{read_npy, write_npy};
 
 /// How `--image` values are to be read.
@@ -20,9 +23,18 @@ pub enum ImageKind {
     Rgb,
 }
 
+/// Which modality `--catalog` embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Modality {
+    /// The image cutouts.
+    Image,
+    /// The spectra.
+    Spectrum,
+}
+
 /// Arguments of `astrovec embed`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["image", "spectrum"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["image", "spectrum", "catalog"])))]
 pub struct Args {
     /// Weights: a safetensors file, a Lightning checkpoint (`astroclip.ckpt`; only its
     /// state_dict is read), or a model directory (config.json + model.safetensors).
@@ -43,6 +55,17 @@ pub struct Args {
     /// Spectra as `.npy` (f32 or f64): `[N, 7781]` or `[N, 7781, 1]`, or one spectrum.
     #[arg(long)]
     pub spectrum: Option<PathBuf>,
+    /// A catalog file (Parquet, in the mock survey or AstroCLIP layout): every object's
+    /// image or spectrum (`--modality`), read in batches, in file order.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// With `--catalog`: which of each object's modalities to embed.
+    #[arg(long, value_enum, default_value_t = Modality::Image, requires = "catalog")]
+    pub modality: Modality,
+    /// With `--catalog`: also write the embedded objects' ids (`[N]` uint64 `.npy`), row
+    /// for row with `--out` (objects without the modality, or rejected, are skipped).
+    #[arg(long, requires = "catalog")]
+    pub ids: Option<PathBuf>,
     /// Output `.npy`: `[N, embedding_dim]` float32, not normalised.
     #[arg(long)]
     pub out: PathBuf,
@@ -87,8 +110,15 @@ pub fn run(args: Args) -> Result<()> {
         };
         tracing::info!(spectra = n, "embedding spectra");
         encoder.embed_spectra(&values)?
+    } else if let Some(path) = &args.catalog {
+        let (ids, rows) = embed_catalog(&encoder, &config, path, args.modality)?;
+        if let Some(ids_path) = &args.ids {
+            write_npy(ids_path, &Array1::from(ids))
+                .with_context(|| format!("writing {}", ids_path.display()))?;
+        }
+        rows
     } else {
-        bail!("one of --image or --spectrum is required");
+        bail!("one of --image, --spectrum or --catalog is required");
     };
     let dim = config.embedding_dim();
     let n = rows.len();
@@ -97,6 +127,81 @@ pub fn run(args: Args) -> Result<()> {
     write_npy(&args.out, &out).with_context(|| format!("writing {}", args.out.display()))?;
     tracing::info!(rows = n, dim, elapsed = ?start.elapsed(), out = %args.out.display(), "embeddings written");
     Ok(())
+}
+
+/// Embeds one modality of every object in a catalog file, 256 rows at a time; returns
+/// the ids and embeddings of the objects that have it.
+fn embed_catalog(
+    encoder: &AnyEncoder,
+    config: &AstroClipConfig,
+    path: &Path,
+    modality: Modality,
+) -> Result<(Vec<u64>, Vec<Vec<f32>>)> {
+    use astrovec_indexer::ingest::ImageKind as Stored;
+    let size = config.image_backbone.image_size;
+    let length = config.spectrum_backbone.spectrum_length;
+    let (sources, _plan) = open_sources(&[path.to_path_buf()], &Mapping::default(), size)
+        .with_context(|| format!("opening {}", path.display()))?;
+    let (mut ids, mut rows) = (Vec::new(), Vec::new());
+    let (mut rejected, mut without) = (0usize, 0usize);
+    for source in &sources {
+        for batch in source.read_from(0, 256)? {
+            let (mut batch_ids, mut values) = (Vec::new(), Vec::new());
+            for outcome in batch? {
+                let Ok(row) = outcome.result else {
+                    rejected += 1;
+                    continue;
+                };
+                match modality {
+                    Modality::Image => {
+                        let Some(img) = row.image else {
+                            without += 1;
+                            continue;
+                        };
+                        values.extend(match img.kind {
+                            Stored::Grz => prepare_grz(&img.data, 3, img.height, img.width, size)?,
+                            Stored::Rgb => astrovec_encoders::preprocess::center_crop(
+                                &img.data, 3, img.height, img.width, size,
+                            )?,
+                        });
+                    }
+                    Modality::Spectrum => {
+                        let Some(flux) = row.spectrum else {
+                            without += 1;
+                            continue;
+                        };
+                        if flux.len() != length {
+                            bail!(
+                                "{}: object {} has a spectrum of {} pixels, the model takes {length}",
+                                path.display(),
+                                row.id,
+                                flux.len()
+                            );
+                        }
+                        values.extend(flux);
+                    }
+                }
+                batch_ids.push(row.id);
+            }
+            if batch_ids.is_empty() {
+                continue;
+            }
+            rows.extend(match modality {
+                Modality::Image => encoder.embed_images(&values)?,
+                Modality::Spectrum => encoder.embed_spectra(&values)?,
+            });
+            ids.extend(batch_ids);
+            tracing::info!(objects = ids.len(), "embedded");
+        }
+    }
+    tracing::info!(objects = ids.len(), rejected, without_the_modality = without, path = %path.display(), "catalog embedded");
+    if ids.is_empty() {
+        bail!(
+            "{}: no object has the {modality:?} modality ({rejected} rows rejected)",
+            path.display()
+        );
+    }
+    Ok((ids, rows))
 }
 
 /// The configuration and weight file: a model directory carries its own config; otherwise
