@@ -126,13 +126,7 @@ fn ingest_killed_at_random_points_resumes_to_the_clean_result() {
     mock(&input, 300, 9);
     // One tiny random model for both runs (a fresh random one would differ).
     let model = tmp.path().join("model");
-    astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::random(
-        &astrovec_encoders::AstroClipConfig::tiny(),
-        &Default::default(),
-    )
-    .unwrap()
-    .save_dir(&model)
-    .unwrap();
+    common::save_random_model(&model);
     let args = |dir: &Path| -> Vec<String> {
         [
             "ingest",

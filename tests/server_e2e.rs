@@ -105,13 +105,7 @@ fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
         "--quiet",
     ]);
     let model = tmp.path().join("model");
-    astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::random(
-        &astrovec_encoders::AstroClipConfig::tiny(),
-        &Default::default(),
-    )
-    .unwrap()
-    .save_dir(&model)
-    .unwrap();
+    common::save_random_model(&model);
     let db = tmp.path().join("db");
     let coll = db.join("gal");
     let t = Instant::now();

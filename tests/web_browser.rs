@@ -72,13 +72,7 @@ fn web_page_searches_plots_exports_and_maps_in_headless_chromium() {
     // upload path then embed with exactly the same weights (the CSV-upload check
     // expects the object's own spectrum to come back first).
     let model = tmp.path().join("model");
-    astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::random(
-        &astrovec_encoders::AstroClipConfig::tiny(),
-        &Default::default(),
-    )
-    .unwrap()
-    .save_dir(&model)
-    .unwrap();
+    common::save_random_model(&model);
     let db = tmp.path().join("db");
     common::run_ok(&[
         "ingest",

@@ -53,3 +53,17 @@ pub fn serve(db: &std::path::Path) -> (Server, serde_json::Value) {
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
     (Server(child), v)
 }
+
+/// Saves a tiny random model as a model directory at `dir`. Tests that ingest with it
+/// and then embed uploads (or re-run an ingest) need the very same weights, which a
+/// second random model would not have.
+#[allow(dead_code)] // only the tests that embed use it
+pub fn save_random_model(dir: &std::path::Path) {
+    astrovec_encoders::Encoder::<astrovec_encoders::CpuBackend>::random(
+        &astrovec_encoders::AstroClipConfig::tiny(),
+        &Default::default(),
+    )
+    .expect("a random tiny model")
+    .save_dir(dir)
+    .expect("the random model is saved");
+}
