@@ -32,7 +32,7 @@ import numpy as np
 K = 10
 M = 16
 EF_CONSTRUCTION = 200
-EFS = [16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+EFS = [10, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 # Filter selectivities: the attribute `u` is uniform in [0, 1), so `u < s` keeps s.
 SELECTIVITIES = [0.1, 0.01]
 
@@ -264,10 +264,19 @@ class QdrantEdge:
 ENGINES = {e.name: e for e in [Hnswlib, Faiss, QdrantEdge, Usearch]}
 
 
+# Passes over the query set per configuration; the fastest counts (as ann-benchmarks
+# takes the best of its runs), so a burst of load from elsewhere on a shared machine
+# does not decide a ratio. Same setting as the Rust side (ASTROVEC_PEERS_RUNS).
+RUNS = int(os.environ.get("ASTROVEC_PEERS_RUNS", "3"))
+
+
 def timed_search(engine, queries, threads, **kw):
-    t = time.perf_counter()
-    ids = engine.search(queries, threads, **kw)
-    return ids, len(queries) / (time.perf_counter() - t)
+    best = 0.0
+    for _ in range(RUNS):
+        t = time.perf_counter()
+        ids = engine.search(queries, threads, **kw)
+        best = max(best, len(queries) / (time.perf_counter() - t))
+    return ids, best
 
 
 def run_engine(name, data, work, out, efs):

@@ -13,7 +13,8 @@
 //! of the row, so the layer structure does not depend on thread timing.
 //!
 //! Searching reuses a per-thread, epoch-stamped visited array (no clearing, no
-//! hashing), prefetches the next neighbours' vectors before scoring them, and
+//! hashing), prefetches the next neighbours' vectors before scoring them (whole
+//! rows when they are short) and the next candidate's list while scoring, and
 //! applies row filters inside the traversal as a dense bit set: rejected nodes are
 //! never scored, the search steps over them to their neighbours (two hops), so a
 //! filtered search stops as early as an unfiltered one once enough admitted rows
@@ -111,10 +112,27 @@ impl Visited {
     }
 }
 
-/// How many of the best half-float candidates a search rescores exactly in f32 to
-/// return `k`: eight times `k`, and at least 64 more than `k`.
-fn rescore_count(k: usize) -> usize {
-    (8 * k).max(k + 64)
+/// Largest difference between a unit query's dot product with a unit row and with
+/// the row's half-float copy: rounding to half moves each component by at most
+/// 2^-11 of itself, so the dot moves by at most 2^-11 · Σ|q_i x_i| ≤ 2^-11
+/// (Cauchy–Schwarz); 1e-4 more covers the f32 summation in both kernels and
+/// half-float underflow of tiny components.
+const HALF_DOT_ERROR: f32 = 1.0 / 2048.0 + 1e-4;
+
+/// How many of the candidates found on half floats (`sorted` ascending by their
+/// half-float distance) must be rescored in f32 so that the true `k` nearest among
+/// them are returned: every candidate whose half-float distance is within
+/// 2 · [`HALF_DOT_ERROR`] of the `k`-th. One further away is, in f32, farther than
+/// each of the first `k`, so it cannot be among the `k` nearest. Usually a few more
+/// than `k`: each is a random read of a full-precision row.
+fn rescore_count(sorted: &[Cand], k: usize) -> usize {
+    match sorted.get(k.max(1) - 1) {
+        None => sorted.len(),
+        Some(kth) => {
+            let bound = kth.d + 2.0 * HALF_DOT_ERROR;
+            k + sorted[k..].partition_point(|c| c.d <= bound)
+        }
+    }
 }
 
 /// A dense bit set over rows: the filter as the traversal checks it (one load and
@@ -177,6 +195,28 @@ trait Space {
     fn dist(&self, q: &[f32], node: u32) -> f32;
     /// Starts loading cache lines `[from, from + lines)` of `node`'s row.
     fn prefetch(&self, node: u32, from: usize, lines: usize);
+    /// 64-byte cache lines one row spans.
+    fn row_lines(&self) -> usize;
+}
+
+/// Cache lines of each new neighbour's row to request before the first is scored:
+/// whole rows when they are short (at 128-d a half-float row is 4 lines), else the
+/// first two, so that 32 neighbours' requests do not flood the load queue; the rest
+/// of a long row is requested one row ahead ([`ahead_lines`]).
+#[inline]
+fn first_lines(row_lines: usize) -> usize {
+    if row_lines <= 8 {
+        row_lines
+    } else {
+        2
+    }
+}
+
+/// Lines of the next row requested while the current one is scored (after
+/// [`first_lines`]); the hardware prefetcher streams the rest of a long row.
+#[inline]
+fn ahead_lines(row_lines: usize) -> usize {
+    row_lines.saturating_sub(first_lines(row_lines)).min(6)
 }
 
 /// The f32 rows of the memory-mapped vector file.
@@ -190,6 +230,10 @@ impl Space for Full<'_> {
     #[inline]
     fn prefetch(&self, node: u32, from: usize, lines: usize) {
         prefetch(self.0.row(node).as_ptr().wrapping_add(16 * from), lines);
+    }
+    #[inline]
+    fn row_lines(&self) -> usize {
+        (self.0.dim() * 4).div_ceil(64)
     }
 }
 
@@ -230,6 +274,10 @@ impl Space for HalfRows {
     #[inline]
     fn prefetch(&self, node: u32, from: usize, lines: usize) {
         prefetch(self.row(node).as_ptr().wrapping_add(32 * from), lines);
+    }
+    #[inline]
+    fn row_lines(&self) -> usize {
+        (self.dim * 2).div_ceil(64)
     }
 }
 
@@ -503,8 +551,9 @@ impl Hnsw {
         loop {
             let mut moved = false;
             self.neighbours(cur.node, layer, scratch);
+            let lines = first_lines(space.row_lines());
             for &nb in scratch.iter() {
-                space.prefetch(nb, 0, 2);
+                space.prefetch(nb, 0, lines);
             }
             for &nb in scratch.iter() {
                 let d = space.dist(q, nb);
@@ -544,9 +593,18 @@ impl Hnsw {
                 }
             }
             let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+            let (first, ahead) = (
+                first_lines(space.row_lines()),
+                ahead_lines(space.row_lines()),
+            );
             while let Some(Near(c)) = candidates.pop() {
                 if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
                     break;
+                }
+                // The next candidate's list is most likely read next: start loading
+                // it while this one's neighbours are scored.
+                if let Some(Near(next)) = candidates.peek() {
+                    prefetch(self.list(next.node, layer).as_ptr(), 3);
                 }
                 let list = self.list(c.node, layer);
                 let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
@@ -559,11 +617,13 @@ impl Hnsw {
                 }
                 // Start loading every new neighbour's vector before scoring the first.
                 for &nb in &fresh {
-                    space.prefetch(nb, 0, 2);
+                    space.prefetch(nb, 0, first);
                 }
                 for (i, &nb) in fresh.iter().enumerate() {
-                    if let Some(&next) = fresh.get(i + 1) {
-                        space.prefetch(next, 2, 6);
+                    if ahead > 0 {
+                        if let Some(&next) = fresh.get(i + 1) {
+                            space.prefetch(next, first, ahead);
+                        }
                     }
                     let d = space.dist(q, nb);
                     let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
@@ -657,8 +717,9 @@ impl Hnsw {
                         }
                     }
                 }
+                let lines = first_lines(space.row_lines());
                 for &nb in &fresh {
-                    space.prefetch(nb, 0, 2);
+                    space.prefetch(nb, 0, lines);
                 }
                 for &nb in &fresh {
                     let d = space.dist(q, nb);
@@ -682,7 +743,8 @@ impl Hnsw {
     /// The `k` nearest rows to `q` (unit vector) as `(row, cosine distance)`,
     /// nearest first, exploring `ef` (≥ k) candidates on layer 0; with `admit`,
     /// only rows it contains. With a half-float copy attached, the traversal reads
-    /// it and the `ef` candidates found are rescored exactly from `view`.
+    /// it, and of the `ef` candidates found those that can be among the `k` nearest
+    /// (see [`rescore_count`]) are rescored exactly from `view`.
     pub fn search(
         &self,
         view: &VectorView,
@@ -694,11 +756,11 @@ impl Hnsw {
         let mut found = match &self.half {
             Some(h) => {
                 let mut found = self.search_in(h, q, ef.max(k), admit);
-                // Half floats move a unit vector's cosine by at most 2^-11 (typically
-                // ~1e-5), so the true k nearest are among the first few k by the
-                // half-float distance: only those are read again in f32 (a random
-                // 4 KB read each at 1024-d), not all `ef`.
-                found.truncate(rescore_count(k));
+                // Half floats move a unit vector's cosine by at most 2^-11, so only
+                // the candidates within twice that of the k-th can be among the true
+                // k nearest: only those are read again in f32 (a random read of a
+                // full row each), not all `ef`.
+                found.truncate(rescore_count(&found, k));
                 for c in &mut found {
                     c.d = cosine_distance(q, view.row(c.node));
                 }
@@ -980,6 +1042,69 @@ mod tests {
             found += overlap(&got, &brute(view, &q, 0..3000, 10));
         }
         found as f64 / 1000.0
+    }
+
+    /// Rows in tight groups (each a base direction moved by ~1e-4): within a group
+    /// half-float rounding reorders the rows, so rescoring too few of the candidates
+    /// found on half floats would return the wrong ones. With an `ef` spanning the
+    /// whole graph, the search must return exactly the brute-force top 10 in f32,
+    /// and rescore far fewer rows than it found.
+    #[test]
+    fn half_float_search_rescores_enough_to_return_the_exact_top_k() {
+        if !f16_supported() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = VectorFile::create(&dir.path().join("v.vec"), DIM).unwrap();
+        let mut state = 0x0bad_5eed_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        let n = 1200u32;
+        let bases: Vec<Vec<f32>> = (0..40)
+            .map(|_| (0..DIM).map(|_| next()).collect())
+            .collect();
+        for r in 0..n {
+            let mut v: Vec<f32> = bases[r as usize % 40]
+                .iter()
+                .map(|b| b + 2e-4 * next())
+                .collect();
+            normalize(&mut v);
+            f.write_row(r, &v).unwrap();
+        }
+        let view = f.view();
+        let mut g = build(&view, n);
+        g.attach_half(&view);
+        let mut reordered = 0;
+        for qi in 0..40u32 {
+            let mut q: Vec<f32> = view.row(qi).iter().map(|x| x + 1e-4 * next()).collect();
+            normalize(&mut q);
+            let truth = brute(&view, &q, 0..n, 10);
+            let got = g.search(&view, &q, 10, n as usize, None);
+            let ids: Vec<u32> = got.iter().map(|h| h.0).collect();
+            assert_eq!(ids, truth, "query {qi}");
+            // The half-float order alone would have picked other rows.
+            let half = g.half.as_ref().unwrap();
+            let mut by_half: Vec<Cand> = (0..n)
+                .map(|r| Cand {
+                    d: half.dist(&q, r),
+                    node: r,
+                })
+                .collect();
+            by_half.sort_unstable();
+            if by_half[..10].iter().any(|c| !truth.contains(&c.node)) {
+                reordered += 1;
+            }
+            let rescored = rescore_count(&by_half, 10);
+            assert!(
+                (10..=100).contains(&rescored),
+                "query {qi}: {rescored} rows rescored"
+            );
+        }
+        assert!(reordered > 0, "the data must make half floats misorder");
     }
 
     #[test]
