@@ -5,6 +5,9 @@
 #   bash benches/peers/run.sh                 # 100,000 × 1024 synthetic (the published run)
 #   N=20000 bash benches/peers/run.sh         # a quick run while developing
 #   EMBEDDINGS=emb.npy bash benches/peers/run.sh   # data set (a): model embeddings
+#   EFS=10,16,32,64,128 bash benches/peers/run.sh  # another ef sweep (every engine)
+#
+# Each configuration's QPS is the best of ASTROVEC_PEERS_RUNS (default 3) passes.
 #
 # Data and indexes go to $CACHE (default ~/.cache/astrovec-bench); the Python
 # engines are installed into a venv there from requirements.txt (pinned versions),
@@ -50,10 +53,12 @@ for l in sys.stdin:
     m = json.loads(l)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "peers" and m.get("executable"):
         print(m["executable"])')
-ASTROVEC_PEERS_DATA="$data" ASTROVEC_PEERS_OUT="$results/astrovec.json" ASTROVEC_PEERS_WORK="$CACHE" "$bin"
+efs="${EFS:-10,12,16,24,32,48,64,96,128,192,256,384,512}"
+ASTROVEC_PEERS_DATA="$data" ASTROVEC_PEERS_OUT="$results/astrovec.json" ASTROVEC_PEERS_WORK="$CACHE" \
+  ASTROVEC_PEERS_EFS="$efs" "$bin"
 
 # The peers, one process each.
-"$py" "$peers_dir/peers.py" peers --data "$data" --work "$CACHE/work" --results "$results"
+"$py" "$peers_dir/peers.py" peers --data "$data" --work "$CACHE/work" --results "$results" --efs "$efs"
 
 "$py" "$peers_dir/peers.py" report --data "$data" --title "$title" --out "$OUT" "$results"/*.json
 {

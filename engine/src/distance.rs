@@ -119,6 +119,14 @@ fn has_fma() -> bool {
     level() >= Level::Avx2
 }
 
+/// True when the dot kernels in use are the 256-bit AVX + FMA ones (not the opt-in
+/// 512-bit ones, nor the portable loops).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn kernels_are_avx2() -> bool {
+    level() == Level::Avx2
+}
+
 /// AVX-512 kernel: four independent 16-lane accumulators (64 floats per step),
 /// the remainder with one masked load.
 #[cfg(target_arch = "x86_64")]
@@ -224,7 +232,8 @@ fn hsum(v: std::arch::x86_64::__m256) -> f32 {
 /// which is bound by memory bandwidth at 1024-d, reads these.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,fma,f16c")]
-unsafe fn dot_f16_fma(q: &[f32], h: &[u16]) -> f32 {
+#[inline]
+pub(crate) unsafe fn dot_f16_fma(q: &[f32], h: &[u16]) -> f32 {
     use std::arch::x86_64::*;
     let n = q.len().min(h.len());
     let (pq, ph) = (q.as_ptr(), h.as_ptr());

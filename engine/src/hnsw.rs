@@ -82,12 +82,28 @@ impl Ord for Near {
 
 /// Per-thread visited marks: `marks[node] == epoch` means visited in the current
 /// traversal. Bumping the epoch forgets everything in O(1).
+#[derive(Default)]
 struct Visited {
     marks: Vec<u16>,
     epoch: u16,
 }
 
 impl Visited {
+    /// This thread's array, reset for a graph of `n` rows; [`Visited::give_back`]
+    /// returns it. (A search that panics loses it; the next one starts afresh.)
+    #[inline(always)]
+    fn take(n: usize) -> Visited {
+        let mut v = VISITED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        v.reset(n);
+        v
+    }
+
+    /// Puts the array back for this thread's next search.
+    #[inline(always)]
+    fn give_back(self) {
+        VISITED.with(|c| *c.borrow_mut() = self);
+    }
+
     fn reset(&mut self, n: usize) {
         if self.marks.len() < n {
             self.marks.resize(n, 0);
@@ -278,6 +294,31 @@ impl Space for HalfRows {
     #[inline]
     fn row_lines(&self) -> usize {
         (self.dim * 2).div_ceil(64)
+    }
+}
+
+/// Half-float rows scored by the AVX + FMA + F16C kernel called directly: inside
+/// [`Hnsw::search_half_avx2`], which is compiled with those features, the kernel
+/// inlines into the traversal loop instead of being dispatched on every call.
+/// (Named for the 256-bit kernel level; AVX2 itself is not required.)
+#[cfg(target_arch = "x86_64")]
+struct HalfAvx2<'a>(&'a HalfRows);
+
+#[cfg(target_arch = "x86_64")]
+impl Space for HalfAvx2<'_> {
+    #[inline(always)]
+    fn dist(&self, q: &[f32], node: u32) -> f32 {
+        // SAFETY: a `HalfAvx2` is only made after `kernels_are_avx2()` (AVX and FMA)
+        // and a `HalfRows` exists only where F16C is present (`f16_supported`).
+        1.0 - unsafe { crate::distance::dot_f16_fma(q, self.0.row(node)) }
+    }
+    #[inline(always)]
+    fn prefetch(&self, node: u32, from: usize, lines: usize) {
+        self.0.prefetch(node, from, lines)
+    }
+    #[inline(always)]
+    fn row_lines(&self) -> usize {
+        self.0.row_lines()
     }
 }
 
@@ -540,6 +581,7 @@ impl Hnsw {
     }
 
     /// Greedy walk on an upper layer: move to the nearest neighbour until none is nearer.
+    #[inline(always)]
     fn greedy<S: Space>(
         &self,
         space: &S,
@@ -570,6 +612,7 @@ impl Hnsw {
 
     /// Best-first search of one layer from `eps`; returns up to `ef` nodes, nearest
     /// first.
+    #[inline(always)]
     fn search_layer<S: Space>(
         &self,
         space: &S,
@@ -578,9 +621,11 @@ impl Hnsw {
         ef: usize,
         layer: u8,
     ) -> Vec<Cand> {
-        VISITED.with(|cell| {
-            let mut visited = cell.borrow_mut();
-            visited.reset(self.rows());
+        // Taken out of the thread-local for the search (not borrowed inside
+        // `LocalKey::with`) so the loop below is compiled into its caller, which for
+        // half floats enables the vector instructions the kernel inlines with.
+        let mut visited = Visited::take(self.rows());
+        {
             let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
             let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
             for &e in eps {
@@ -637,8 +682,10 @@ impl Hnsw {
                     }
                 }
             }
-            results.into_sorted_vec()
-        })
+            let out = results.into_sorted_vec();
+            visited.give_back();
+            out
+        }
     }
 
     /// Layer-0 search that returns only rows in `admit`. With `two_hop`, rejected
@@ -648,6 +695,7 @@ impl Hnsw {
     /// rows are walked through as well. Two hops need the admitted rows not to be
     /// too sparse; otherwise rejected rows are always scored and walked through
     /// like any other, only kept out of the results.
+    #[inline(always)]
     fn search_layer0_filtered<S: Space>(
         &self,
         space: &S,
@@ -657,9 +705,11 @@ impl Hnsw {
         admit: &Bits,
         two_hop: bool,
     ) -> Vec<Cand> {
-        VISITED.with(|cell| {
-            let mut visited = cell.borrow_mut();
-            visited.reset(self.rows());
+        // Taken out of the thread-local for the search (not borrowed inside
+        // `LocalKey::with`) so the loop below is compiled into its caller, which for
+        // half floats enables the vector instructions the kernel inlines with.
+        let mut visited = Visited::take(self.rows());
+        {
             let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
             let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
             visited.insert(ep.node);
@@ -736,8 +786,10 @@ impl Hnsw {
                     }
                 }
             }
-            results.into_sorted_vec()
-        })
+            let out = results.into_sorted_vec();
+            visited.give_back();
+            out
+        }
     }
 
     /// The `k` nearest rows to `q` (unit vector) as `(row, cosine distance)`,
@@ -755,6 +807,15 @@ impl Hnsw {
     ) -> Vec<(u32, f32)> {
         let mut found = match &self.half {
             Some(h) => {
+                #[cfg(target_arch = "x86_64")]
+                let mut found = if crate::distance::kernels_are_avx2() {
+                    // SAFETY: the CPU has AVX and FMA (checked just now) and F16C
+                    // (a half-float copy is only made where it does).
+                    unsafe { self.search_half_avx2(h, q, ef.max(k), admit) }
+                } else {
+                    self.search_in(h, q, ef.max(k), admit)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
                 let mut found = self.search_in(h, q, ef.max(k), admit);
                 // Half floats move a unit vector's cosine by at most 2^-11, so only
                 // the candidates within twice that of the k-th can be among the true
@@ -773,7 +834,25 @@ impl Hnsw {
         found.into_iter().map(|c| (c.node, c.d)).collect()
     }
 
+    /// [`Hnsw::search_in`] on the half-float rows, compiled for AVX, FMA and F16C
+    /// so the distance kernel inlines into the traversal.
+    ///
+    /// # Safety
+    /// The CPU must support AVX, FMA and F16C.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx,fma,f16c")]
+    unsafe fn search_half_avx2(
+        &self,
+        h: &HalfRows,
+        q: &[f32],
+        ef: usize,
+        admit: Option<&Bits>,
+    ) -> Vec<Cand> {
+        self.search_in(&HalfAvx2(h), q, ef, admit)
+    }
+
     /// Descends the upper layers greedily, then searches layer 0 with `ef`.
+    #[inline(always)]
     fn search_in<S: Space>(
         &self,
         space: &S,
