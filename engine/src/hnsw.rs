@@ -625,67 +625,65 @@ impl Hnsw {
         // `LocalKey::with`) so the loop below is compiled into its caller, which for
         // half floats enables the vector instructions the kernel inlines with.
         let mut visited = Visited::take(self.rows());
-        {
-            let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
-            let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
-            for &e in eps {
-                if visited.insert(e.node) {
-                    candidates.push(Near(e));
-                    results.push(e);
+        let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
+        let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+        for &e in eps {
+            if visited.insert(e.node) {
+                candidates.push(Near(e));
+                results.push(e);
+                if results.len() > ef {
+                    results.pop();
+                }
+            }
+        }
+        let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
+        let (first, ahead) = (
+            first_lines(space.row_lines()),
+            ahead_lines(space.row_lines()),
+        );
+        while let Some(Near(c)) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
+                break;
+            }
+            // The next candidate's list is most likely read next: start loading
+            // it while this one's neighbours are scored.
+            if let Some(Near(next)) = candidates.peek() {
+                prefetch(self.list(next.node, layer).as_ptr(), 3);
+            }
+            let list = self.list(c.node, layer);
+            let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
+            fresh.clear();
+            for a in &list[1..=n] {
+                let nb = a.load(Relaxed);
+                if visited.insert(nb) {
+                    fresh.push(nb);
+                }
+            }
+            // Start loading every new neighbour's vector before scoring the first.
+            for &nb in &fresh {
+                space.prefetch(nb, 0, first);
+            }
+            for (i, &nb) in fresh.iter().enumerate() {
+                if ahead > 0 {
+                    if let Some(&next) = fresh.get(i + 1) {
+                        space.prefetch(next, first, ahead);
+                    }
+                }
+                let d = space.dist(q, nb);
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
+                if results.len() < ef || d < worst {
+                    let cand = Cand { d, node: nb };
+                    candidates.push(Near(cand));
+                    results.push(cand);
                     if results.len() > ef {
                         results.pop();
                     }
                 }
             }
-            let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
-            let (first, ahead) = (
-                first_lines(space.row_lines()),
-                ahead_lines(space.row_lines()),
-            );
-            while let Some(Near(c)) = candidates.pop() {
-                if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
-                    break;
-                }
-                // The next candidate's list is most likely read next: start loading
-                // it while this one's neighbours are scored.
-                if let Some(Near(next)) = candidates.peek() {
-                    prefetch(self.list(next.node, layer).as_ptr(), 3);
-                }
-                let list = self.list(c.node, layer);
-                let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
-                fresh.clear();
-                for a in &list[1..=n] {
-                    let nb = a.load(Relaxed);
-                    if visited.insert(nb) {
-                        fresh.push(nb);
-                    }
-                }
-                // Start loading every new neighbour's vector before scoring the first.
-                for &nb in &fresh {
-                    space.prefetch(nb, 0, first);
-                }
-                for (i, &nb) in fresh.iter().enumerate() {
-                    if ahead > 0 {
-                        if let Some(&next) = fresh.get(i + 1) {
-                            space.prefetch(next, first, ahead);
-                        }
-                    }
-                    let d = space.dist(q, nb);
-                    let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
-                    if results.len() < ef || d < worst {
-                        let cand = Cand { d, node: nb };
-                        candidates.push(Near(cand));
-                        results.push(cand);
-                        if results.len() > ef {
-                            results.pop();
-                        }
-                    }
-                }
-            }
-            let out = results.into_sorted_vec();
-            visited.give_back();
-            out
         }
+        let out = results.into_sorted_vec();
+        visited.give_back();
+        out
     }
 
     /// Layer-0 search that returns only rows in `admit`. With `two_hop`, rejected
@@ -709,87 +707,85 @@ impl Hnsw {
         // `LocalKey::with`) so the loop below is compiled into its caller, which for
         // half floats enables the vector instructions the kernel inlines with.
         let mut visited = Visited::take(self.rows());
-        {
-            let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
-            let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
-            visited.insert(ep.node);
-            candidates.push(Near(ep));
-            if admit.contains(ep.node) {
-                results.push(ep);
-            }
-            let mut fresh: Vec<u32> = Vec::with_capacity(4 * self.m0);
-            let mut hop: Vec<u32> = Vec::with_capacity(self.m0);
-            while let Some(Near(c)) = candidates.pop() {
-                if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
-                    break;
-                }
-                fresh.clear();
-                self.neighbours(c.node, 0, &mut hop);
-                if !two_hop {
-                    fresh.extend(hop.iter().copied().filter(|nb| visited.insert(*nb)));
-                } else {
-                    // Admitted neighbours first, then admitted neighbours of rejected
-                    // ones, at most `m0` in all (as ACORN compresses its lists): the
-                    // two-hop walk then scores no more rows per step than an
-                    // unfiltered one.
-                    let mut admitted = 0;
-                    for &nb in &hop {
-                        if admit.contains(nb) && visited.insert(nb) {
-                            fresh.push(nb);
-                            admitted += 1;
-                        }
-                    }
-                    for &nb in &hop {
-                        if admitted >= self.m0 {
-                            break;
-                        }
-                        if admit.contains(nb) || !visited.insert(nb) {
-                            continue;
-                        }
-                        // Until `ef` admitted rows are found, also walk through the
-                        // rejected row: when the filter correlates with the vectors
-                        // (redshift cuts do), the query's neighbourhood may hold no
-                        // admitted row within two hops.
-                        if results.len() < ef {
-                            fresh.push(nb);
-                        }
-                        let list = self.list(nb, 0);
-                        let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
-                        for a in &list[1..=n] {
-                            let nb2 = a.load(Relaxed);
-                            if admit.contains(nb2) && visited.insert(nb2) {
-                                fresh.push(nb2);
-                                admitted += 1;
-                                if admitted >= self.m0 {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                }
-                let lines = first_lines(space.row_lines());
-                for &nb in &fresh {
-                    space.prefetch(nb, 0, lines);
-                }
-                for &nb in &fresh {
-                    let d = space.dist(q, nb);
-                    let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
-                    if results.len() < ef || d < worst {
-                        let cand = Cand { d, node: nb };
-                        candidates.push(Near(cand));
-                        if admit.contains(nb) {
-                            results.push(cand);
-                            if results.len() > ef {
-                                results.pop();
-                            }
-                        }
-                    }
-                }
-            }
-            let out = results.into_sorted_vec();
-            visited.give_back();
-            out
+        let mut candidates: BinaryHeap<Near> = BinaryHeap::with_capacity(ef * 2);
+        let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+        visited.insert(ep.node);
+        candidates.push(Near(ep));
+        if admit.contains(ep.node) {
+            results.push(ep);
         }
+        let mut fresh: Vec<u32> = Vec::with_capacity(4 * self.m0);
+        let mut hop: Vec<u32> = Vec::with_capacity(self.m0);
+        while let Some(Near(c)) = candidates.pop() {
+            if results.len() >= ef && results.peek().is_some_and(|w| c.d > w.d) {
+                break;
+            }
+            fresh.clear();
+            self.neighbours(c.node, 0, &mut hop);
+            if !two_hop {
+                fresh.extend(hop.iter().copied().filter(|nb| visited.insert(*nb)));
+            } else {
+                // Admitted neighbours first, then admitted neighbours of rejected
+                // ones, at most `m0` in all (as ACORN compresses its lists): the
+                // two-hop walk then scores no more rows per step than an
+                // unfiltered one.
+                let mut admitted = 0;
+                for &nb in &hop {
+                    if admit.contains(nb) && visited.insert(nb) {
+                        fresh.push(nb);
+                        admitted += 1;
+                    }
+                }
+                for &nb in &hop {
+                    if admitted >= self.m0 {
+                        break;
+                    }
+                    if admit.contains(nb) || !visited.insert(nb) {
+                        continue;
+                    }
+                    // Until `ef` admitted rows are found, also walk through the
+                    // rejected row: when the filter correlates with the vectors
+                    // (redshift cuts do), the query's neighbourhood may hold no
+                    // admitted row within two hops.
+                    if results.len() < ef {
+                        fresh.push(nb);
+                    }
+                    let list = self.list(nb, 0);
+                    let n = (list[0].load(Relaxed) as usize).min(list.len() - 1);
+                    for a in &list[1..=n] {
+                        let nb2 = a.load(Relaxed);
+                        if admit.contains(nb2) && visited.insert(nb2) {
+                            fresh.push(nb2);
+                            admitted += 1;
+                            if admitted >= self.m0 {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            let lines = first_lines(space.row_lines());
+            for &nb in &fresh {
+                space.prefetch(nb, 0, lines);
+            }
+            for &nb in &fresh {
+                let d = space.dist(q, nb);
+                let worst = results.peek().map_or(f32::INFINITY, |w| w.d);
+                if results.len() < ef || d < worst {
+                    let cand = Cand { d, node: nb };
+                    candidates.push(Near(cand));
+                    if admit.contains(nb) {
+                        results.push(cand);
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                    }
+                }
+            }
+        }
+        let out = results.into_sorted_vec();
+        visited.give_back();
+        out
     }
 
     /// The `k` nearest rows to `q` (unit vector) as `(row, cosine distance)`,
@@ -1039,24 +1035,45 @@ mod tests {
 
     const DIM: usize = 32;
 
-    /// Clustered unit vectors from a small deterministic generator.
-    fn data(n: usize) -> (tempfile::TempDir, VectorView) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut f = VectorFile::create(&dir.path().join("v.vec"), DIM).unwrap();
-        let mut state = 0x1234_5678_9abc_def0u64;
-        let mut next = || {
+    /// Uniform values in [-0.5, 0.5) from a seeded xorshift generator.
+    fn uniform(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
             (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
-        let centres: Vec<Vec<f32>> = (0..8).map(|_| (0..DIM).map(|_| next()).collect()).collect();
+        }
+    }
+
+    /// `n` unit rows around `groups` random centres (row r around centre r mod
+    /// `groups`, each component moved by up to ±`spread`/2).
+    fn clustered(
+        n: usize,
+        groups: usize,
+        spread: f32,
+        seed: u64,
+    ) -> (tempfile::TempDir, VectorView) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut f = VectorFile::create(&dir.path().join("v.vec"), DIM).unwrap();
+        let mut next = uniform(seed);
+        let centres: Vec<Vec<f32>> = (0..groups)
+            .map(|_| (0..DIM).map(|_| next()).collect())
+            .collect();
         for r in 0..n {
-            let mut v: Vec<f32> = centres[r % 8].iter().map(|c| c + 0.4 * next()).collect();
+            let mut v: Vec<f32> = centres[r % groups]
+                .iter()
+                .map(|c| c + spread * next())
+                .collect();
             normalize(&mut v);
             f.write_row(r as u32, &v).unwrap();
         }
         (dir, f.view())
+    }
+
+    /// Clustered unit vectors from a small deterministic generator.
+    fn data(n: usize) -> (tempfile::TempDir, VectorView) {
+        clustered(n, 8, 0.4, 0x1234_5678_9abc_def0)
     }
 
     fn brute(view: &VectorView, q: &[f32], rows: impl Iterator<Item = u32>, k: usize) -> Vec<u32> {
@@ -1136,28 +1153,9 @@ mod tests {
         if !f16_supported() {
             return;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let mut f = VectorFile::create(&dir.path().join("v.vec"), DIM).unwrap();
-        let mut state = 0x0bad_5eed_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        };
         let n = 1200u32;
-        let bases: Vec<Vec<f32>> = (0..40)
-            .map(|_| (0..DIM).map(|_| next()).collect())
-            .collect();
-        for r in 0..n {
-            let mut v: Vec<f32> = bases[r as usize % 40]
-                .iter()
-                .map(|b| b + 2e-4 * next())
-                .collect();
-            normalize(&mut v);
-            f.write_row(r, &v).unwrap();
-        }
-        let view = f.view();
+        let (_dir, view) = clustered(n as usize, 40, 2e-4, 0x0bad_5eed);
+        let mut next = uniform(0x005e_ed0f_9e4e);
         let levels = vec![0u8; n as usize];
         let half = HalfRows::new(&view, &levels).unwrap();
         let mut reordered = 0;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use astrovec_encoders::{prepare_grz, AnyEncoder, AstroClipConfig, BackendChoice};
+use astrovec_encoders::{AnyEncoder, AstroClipConfig, BackendChoice};
 use astrovec_indexer::ingest::mapping::Mapping;
 use astrovec_indexer::ingest::source::open_sources;
 use ndarray::{Array1, Array2, ArrayD};
@@ -137,7 +137,6 @@ fn embed_catalog(
     path: &Path,
     modality: Modality,
 ) -> Result<(Vec<u64>, Vec<Vec<f32>>)> {
-    use astrovec_indexer::ingest::ImageKind as Stored;
     let size = config.image_backbone.image_size;
     let length = config.spectrum_backbone.spectrum_length;
     let (sources, _plan) = open_sources(&[path.to_path_buf()], &Mapping::default(), size)
@@ -158,26 +157,14 @@ fn embed_catalog(
                             without += 1;
                             continue;
                         };
-                        values.extend(match img.kind {
-                            Stored::Grz => prepare_grz(&img.data, 3, img.height, img.width, size)?,
-                            Stored::Rgb => astrovec_encoders::preprocess::center_crop(
-                                &img.data, 3, img.height, img.width, size,
-                            )?,
-                        });
+                        values.extend(super::model_image(&img, size)?);
                     }
                     Modality::Spectrum => {
                         let Some(flux) = row.spectrum else {
                             without += 1;
                             continue;
                         };
-                        if flux.len() != length {
-                            bail!(
-                                "{}: object {} has a spectrum of {} pixels, the model takes {length}",
-                                path.display(),
-                                row.id,
-                                flux.len()
-                            );
-                        }
+                        super::check_spectrum_length(path, row.id, flux.len(), length)?;
                         values.extend(flux);
                     }
                 }

@@ -10,3 +10,32 @@ pub mod merge;
 pub mod mock;
 pub mod serve;
 pub mod train;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use astrovec_indexer::ingest::{Image, ImageKind};
+
+/// A catalog row's image as the model's input: Legacy Survey g, r, z planes through
+/// the reference preprocessing, RGB cutouts centre-cropped, to `size` × `size`.
+pub(crate) fn model_image(img: &Image, size: usize) -> Result<Vec<f32>> {
+    Ok(match img.kind {
+        ImageKind::Grz => {
+            astrovec_encoders::prepare_grz(&img.data, 3, img.height, img.width, size)?
+        }
+        ImageKind::Rgb => {
+            astrovec_encoders::preprocess::center_crop(&img.data, 3, img.height, img.width, size)?
+        }
+    })
+}
+
+/// Fails, naming the file and the object, when a spectrum's length is not the model's.
+pub(crate) fn check_spectrum_length(path: &Path, id: u64, got: usize, want: usize) -> Result<()> {
+    if got != want {
+        bail!(
+            "{}: object {id} has a spectrum of {got} pixels, the model takes {want}",
+            path.display()
+        );
+    }
+    Ok(())
+}

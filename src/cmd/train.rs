@@ -15,12 +15,11 @@ use anyhow::{bail, Context, Result};
 use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::train::metrics::{knn_regress, partner_ranks, r2, Retrieval};
 use astrovec_encoders::train::{step_rng, Augment, Batch, Objective, TrainConfig, Trainer};
-use astrovec_encoders::{prepare_grz, AstroClipConfig, BackendChoice, CpuBackend, Encoder};
+use astrovec_encoders::{AstroClipConfig, BackendChoice, CpuBackend, Encoder};
 use astrovec_engine::AttrValue;
 use astrovec_indexer::ingest::mapping::Mapping;
 use astrovec_indexer::ingest::shard::mix;
 use astrovec_indexer::ingest::source::open_sources;
-use astrovec_indexer::ingest::ImageKind;
 use burn::backend::Autodiff;
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -256,26 +255,13 @@ fn load(
                     incomplete += 1;
                     continue;
                 };
-                if spectrum.len() != sl {
-                    bail!(
-                        "{}: object {} has a spectrum of {} pixels, the model takes {sl}",
-                        source.path().display(),
-                        row.id,
-                        spectrum.len()
-                    );
-                }
+                super::check_spectrum_length(source.path(), row.id, spectrum.len(), sl)?;
                 if need_images {
                     let Some(img) = row.image else {
                         incomplete += 1;
                         continue;
                     };
-                    let prepared = match img.kind {
-                        ImageKind::Grz => prepare_grz(&img.data, 3, img.height, img.width, size)?,
-                        ImageKind::Rgb => astrovec_encoders::preprocess::center_crop(
-                            &img.data, 3, img.height, img.width, size,
-                        )?,
-                    };
-                    data.images.extend(prepared);
+                    data.images.extend(super::model_image(&img, size)?);
                 }
                 data.spectra.extend(spectrum);
                 data.ids.push(row.id);
