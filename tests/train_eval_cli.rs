@@ -80,6 +80,57 @@ fn train_resume_pretrain_embed_ingest_eval() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
 
+    // 1b. Grouped sources: no object sharing a `parent_index` with a held-out object is
+    // trained on. The 48 mock objects have distinct parents, so holding out rows 40–47
+    // leaves exactly 40 for training and validation.
+    let grouped = d.join("grouped");
+    let mut args = vec![
+        "train",
+        s(&cat),
+        "-o",
+        s(&grouped),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--group-column",
+        "parent_index",
+        "--heldout",
+        s(&cat),
+        "--heldout-skip",
+        "40",
+    ];
+    args.extend(FAST);
+    common::run_ok(&args);
+    let record = json(&grouped.join("training.json"));
+    assert_eq!(record["objects"], 40, "{record}");
+    assert_eq!(record["group_column"], "parent_index");
+    assert_eq!(record["heldout"]["pairs"], 8);
+    let card = std::fs::read_to_string(grouped.join("MODEL_CARD.md")).unwrap();
+    assert!(card.contains("`parent_index` column"), "{card}");
+    let unused = d.join("no-such-column");
+    let mut args = vec![
+        "train",
+        s(&cat),
+        "-o",
+        s(&unused),
+        "--epochs",
+        "1",
+        "--quiet",
+        "--group-column",
+        "no_such_column",
+    ];
+    args.extend(FAST);
+    let bad = Command::new(env!("CARGO_BIN_EXE_astrovec"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("no_such_column") && err.contains("train.parquet"),
+        "{err}"
+    );
+
     // 2. An interrupted run, resumed: stop it once its first epoch is checkpointed.
     let run = d.join("interrupted");
     let mut args = vec!["train", s(&cat), "-o", s(&run), "--epochs", "4", "--quiet"];

@@ -5,9 +5,11 @@
 //!
 //! The catalog is read with the ingest readers, prepared once (images mapped to the
 //! model's RGB input and centre-cropped; spectra as given) and held in memory. Objects
-//! are split into training and validation sets by a hash of their id, so the split is
-//! the same whatever the file order.
+//! are split into training and validation sets by a hash of their id (or of their
+//! `--group-column` value, so that rows of one source never straddle the split), so the
+//! split is the same whatever the file order.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -100,7 +102,8 @@ pub struct Args {
     /// count / 778, i.e. 50 for the published sizes).
     #[arg(long)]
     pub mask_chunk_tokens: Option<usize>,
-    /// Fraction of objects (by a hash of the id) held out for validation.
+    /// Fraction of objects (by a hash of the id, or of the --group-column value) held
+    /// out for validation.
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
     /// Seed of the initial weights, data order, augmentations and masks.
@@ -120,6 +123,12 @@ pub struct Args {
     /// training run used the first rows of the same file through --max-objects).
     #[arg(long, default_value_t = 0)]
     pub heldout_skip: usize,
+    /// A catalog column whose equal values mark the same source (e.g. the mock's
+    /// `parent_index`, or a survey's object id when it was observed more than once):
+    /// objects sharing a value stay on one side of the train/validation split, and with
+    /// --heldout no object sharing a value with a held-out object is trained on.
+    #[arg(long)]
+    pub group_column: Option<String>,
     /// Free text describing the data (how the catalog was made, its seed and size),
     /// recorded in the model card.
     #[arg(long)]
@@ -141,6 +150,8 @@ struct Dataset {
     spectra: Vec<f32>,
     /// Redshift per object (NaN where the catalog has none).
     redshift: Vec<f64>,
+    /// Source group per object: the --group-column value's key, else the id.
+    groups: Vec<u64>,
     image_len: usize,
     spectrum_len: usize,
 }
@@ -156,6 +167,7 @@ impl Dataset {
             images: Vec::with_capacity(idx.len() * self.image_len),
             spectra: Vec::with_capacity(idx.len() * self.spectrum_len),
             redshift: Vec::with_capacity(idx.len()),
+            groups: Vec::with_capacity(idx.len()),
             image_len: self.image_len,
             spectrum_len: self.spectrum_len,
         };
@@ -169,6 +181,7 @@ impl Dataset {
                 &self.spectra[i * self.spectrum_len..(i + 1) * self.spectrum_len],
             );
             out.redshift.push(self.redshift[i]);
+            out.groups.push(self.groups[i]);
         }
         out
     }
@@ -208,16 +221,41 @@ impl Dataset {
     }
 }
 
+/// Which rows [`load`] reads and how it groups them.
+#[derive(Default)]
+struct Selection<'a> {
+    /// Rows skipped at the start of the inputs.
+    skip: usize,
+    /// Most objects read.
+    max: Option<usize>,
+    /// Column whose value is each object's group (else the id).
+    group_column: Option<&'a str>,
+    /// Groups whose objects are left out (counted and reported).
+    exclude: Option<&'a HashSet<u64>>,
+}
+
+/// A group key for an attribute value: integers as themselves, floats by their bits,
+/// categories by a stable (FNV-1a) hash, so splits repeat across builds and machines.
+fn group_key(value: &AttrValue) -> u64 {
+    match value {
+        AttrValue::Int(i) => *i as u64,
+        AttrValue::Float(f) => f.to_bits(),
+        AttrValue::Category(c) => c.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        }),
+    }
+}
+
 /// Reads every row with the modalities the objective needs; rows without them are
 /// counted and skipped (reported), rejected rows are reported by the reader's reason.
 fn load(
     inputs: &[PathBuf],
     mc: &AstroClipConfig,
     need_images: bool,
-    skip: usize,
-    max: Option<usize>,
+    select: &Selection,
     quiet: bool,
 ) -> Result<Dataset> {
+    let (skip, max) = (select.skip, select.max);
     let size = mc.image_backbone.image_size;
     let sl = mc.spectrum_backbone.spectrum_length;
     let (sources, _plan) =
@@ -230,10 +268,11 @@ fn load(
         images: Vec::new(),
         spectra: Vec::new(),
         redshift: Vec::new(),
+        groups: Vec::new(),
         image_len: if need_images { 3 * size * size } else { 0 },
         spectrum_len: sl,
     };
-    let (mut rejected, mut incomplete) = (0usize, 0usize);
+    let (mut rejected, mut incomplete, mut excluded) = (0usize, 0usize, 0usize);
     let mut to_skip = skip as u64;
     'files: for source in &sources {
         let start = to_skip.min(source.len());
@@ -251,6 +290,25 @@ fn load(
                         continue;
                     }
                 };
+                let group = match select.group_column {
+                    None => row.id,
+                    Some(column) => row
+                        .attributes
+                        .iter()
+                        .find(|(k, _)| k == column)
+                        .map(|(_, v)| group_key(v))
+                        .with_context(|| {
+                            format!(
+                                "{}: object {} has no value in the --group-column {column:?}",
+                                source.path().display(),
+                                row.id
+                            )
+                        })?,
+                };
+                if select.exclude.is_some_and(|ex| ex.contains(&group)) {
+                    excluded += 1;
+                    continue;
+                }
                 let Some(spectrum) = row.spectrum else {
                     incomplete += 1;
                     continue;
@@ -276,6 +334,7 @@ fn load(
                     })
                     .unwrap_or(f64::NAN);
                 data.redshift.push(z);
+                data.groups.push(group);
             }
         }
     }
@@ -284,6 +343,7 @@ fn load(
         objects = data.len(),
         rejected,
         without_needed_modality = incomplete,
+        excluded_by_group = excluded,
         "catalog read"
     );
     if data.len() < 4 {
@@ -362,6 +422,9 @@ struct TrainingRecord {
     train_objects: usize,
     val_objects: usize,
     val_fraction: f64,
+    /// Column grouping objects of one source (split and held-out exclusion), if any.
+    #[serde(default)]
+    group_column: Option<String>,
     train: TrainConfig,
     model: serde_json::Value,
     parameters: usize,
@@ -462,10 +525,30 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
     let align = cfg.objective == Objective::Align;
     let size = mc.image_backbone.image_size;
 
-    let data = load(&args.inputs, &mc, align, 0, args.max_objects, args.quiet)?;
+    // Sources of held-out objects are kept out of training (and validation) entirely.
+    let heldout_groups: Option<HashSet<u64>> = match (&args.heldout, &args.group_column) {
+        (Some(path), Some(column)) => {
+            let select = Selection {
+                skip: args.heldout_skip,
+                group_column: Some(column),
+                ..Default::default()
+            };
+            let held = load(std::slice::from_ref(path), &mc, false, &select, args.quiet)
+                .with_context(|| format!("reading the held-out groups of {}", path.display()))?;
+            Some(held.groups.into_iter().collect())
+        }
+        _ => None,
+    };
+    let select = Selection {
+        max: args.max_objects,
+        group_column: args.group_column.as_deref(),
+        exclude: heldout_groups.as_ref(),
+        ..Default::default()
+    };
+    let data = load(&args.inputs, &mc, align, &select, args.quiet)?;
     let cut = (args.val_fraction * 1_000_000.0) as u64;
     let (val_idx, train_idx): (Vec<usize>, Vec<usize>) =
-        (0..data.len()).partition(|&i| mix(data.ids[i]) % 1_000_000 < cut);
+        (0..data.len()).partition(|&i| mix(data.groups[i]) % 1_000_000 < cut);
     if train_idx.len() < cfg.batch_size {
         bail!(
             "the training split has {} objects, fewer than one batch ({})",
@@ -586,6 +669,7 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
         train_objects: train_set.len(),
         val_objects: val_set.len(),
         val_fraction: args.val_fraction,
+        group_column: args.group_column.clone(),
         train: cfg.clone(),
         model: serde_json::from_str(&mc.to_json())?,
         parameters: parameter_count(&trainer),
@@ -742,7 +826,11 @@ fn score_heldout<I: Backend>(
     mc: &AstroClipConfig,
     quiet: bool,
 ) -> Result<HeldoutScores> {
-    let held = load(&[path.to_path_buf()], mc, true, skip, None, quiet)?;
+    let select = Selection {
+        skip,
+        ..Default::default()
+    };
+    let held = load(&[path.to_path_buf()], mc, true, &select, quiet)?;
     let (img, spec) = embed_all(enc, &held)?;
     let k = 64;
     let folds = 5u64;
@@ -817,11 +905,17 @@ fn model_card(r: &TrainingRecord) -> String {
     s += "## Training data\n\n";
     s += &format!(
         "- Inputs: {}\n- Objects: {} ({} training, {} validation; validation = a hash of the \
-         id, fraction {})\n{}\n",
+         {}, fraction {})\n{}\n",
         r.inputs.join(", "),
         r.objects,
         r.train_objects,
         r.val_objects,
+        r.group_column
+            .as_ref()
+            .map_or("id".to_string(), |c| format!(
+                "`{c}` column (objects sharing it stay together; those sharing it with a \
+             held-out object are not used)"
+            )),
         r.val_fraction,
         r.data_note
             .as_ref()
