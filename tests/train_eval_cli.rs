@@ -81,8 +81,23 @@ fn train_resume_pretrain_embed_ingest_eval() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--resume"));
 
     // 1b. Grouped sources: no object sharing a `parent_index` with a held-out object is
-    // trained on. The 48 mock objects have distinct parents, so holding out rows 40–47
-    // leaves exactly 40 for training and validation.
+    // trained on. The held-out file re-observes galaxies 40–47 (same seed and rows, so the
+    // same parents) under other target ids: excluding by the column leaves exactly 40 of
+    // the 48 objects, where excluding by id would leave all 48.
+    let reobserved = d.join("reobserved.parquet");
+    common::run_ok(&[
+        "mock",
+        "-n",
+        "8",
+        "--start",
+        "40",
+        "--seed",
+        "5",
+        "--first-targetid",
+        "1000",
+        "-o",
+        s(&reobserved),
+    ]);
     let grouped = d.join("grouped");
     let mut args = vec![
         "train",
@@ -95,9 +110,7 @@ fn train_resume_pretrain_embed_ingest_eval() {
         "--group-column",
         "parent_index",
         "--heldout",
-        s(&cat),
-        "--heldout-skip",
-        "40",
+        s(&reobserved),
     ];
     args.extend(FAST);
     common::run_ok(&args);
