@@ -246,6 +246,14 @@ fn group_key(value: &AttrValue) -> u64 {
     }
 }
 
+/// Splits object positions into (validation, training) by a hash of each object's group,
+/// so every object of a group lands on the same side and the split repeats across runs
+/// and machines whatever the row order.
+fn split_by_group(groups: &[u64], val_fraction: f64) -> (Vec<usize>, Vec<usize>) {
+    let cut = (val_fraction * 1_000_000.0) as u64;
+    (0..groups.len()).partition(|&i| mix(groups[i]) % 1_000_000 < cut)
+}
+
 /// Reads every row with the modalities the objective needs; rows without them are
 /// counted and skipped (reported), rejected rows are reported by the reader's reason.
 fn load(
@@ -546,9 +554,7 @@ fn train<I: Backend>(args: Args, device: I::Device) -> Result<()> {
         ..Default::default()
     };
     let data = load(&args.inputs, &mc, align, &select, args.quiet)?;
-    let cut = (args.val_fraction * 1_000_000.0) as u64;
-    let (val_idx, train_idx): (Vec<usize>, Vec<usize>) =
-        (0..data.len()).partition(|&i| mix(data.groups[i]) % 1_000_000 < cut);
+    let (val_idx, train_idx) = split_by_group(&data.groups, args.val_fraction);
     if train_idx.len() < cfg.batch_size {
         bail!(
             "the training split has {} objects, fewer than one batch ({})",
@@ -985,4 +991,55 @@ fn model_card(r: &TrainingRecord) -> String {
     }
     s += "\n![loss curves](loss.png)\n";
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_split_keeps_each_group_on_one_side() {
+        // 4,000 objects in 1,000 groups of four, interleaved so that a split by row or by
+        // position within the group would separate them.
+        let groups: Vec<u64> = (0..4000u64).map(|i| (i % 1000) * 7 + 3).collect();
+        let (val, train) = split_by_group(&groups, 0.1);
+        assert_eq!(val.len() + train.len(), groups.len());
+        let val_groups: HashSet<u64> = val.iter().map(|&i| groups[i]).collect();
+        let train_groups: HashSet<u64> = train.iter().map(|&i| groups[i]).collect();
+        assert!(
+            val_groups.is_disjoint(&train_groups),
+            "a group was split between validation and training"
+        );
+        assert_eq!(val.len(), 4 * val_groups.len());
+        // About a tenth of the groups go to validation (binomial sd ≈ 9.5 groups).
+        assert!(
+            (60..=140).contains(&val_groups.len()),
+            "{} of 1000 groups in validation",
+            val_groups.len()
+        );
+        // The same groups in another row order split the same way.
+        let mut shuffled = groups.clone();
+        shuffled.reverse();
+        let (val2, _) = split_by_group(&shuffled, 0.1);
+        let val2_groups: HashSet<u64> = val2.iter().map(|&i| shuffled[i]).collect();
+        assert_eq!(val_groups, val2_groups);
+    }
+
+    #[test]
+    fn group_keys_are_stable_and_distinguish_values() {
+        assert_eq!(group_key(&AttrValue::Int(42)), 42);
+        let a = group_key(&AttrValue::Category("parent-1".into()));
+        let b = group_key(&AttrValue::Category("parent-2".into()));
+        assert_ne!(a, b);
+        // FNV-1a of the empty string is its offset basis: the key does not depend on the
+        // build's hasher seed.
+        assert_eq!(
+            group_key(&AttrValue::Category(String::new())),
+            0xcbf2_9ce4_8422_2325
+        );
+        assert_ne!(
+            group_key(&AttrValue::Float(0.5)),
+            group_key(&AttrValue::Float(0.25))
+        );
+    }
 }
