@@ -125,6 +125,15 @@ fn runs() -> usize {
         .max(1)
 }
 
+/// The ids of one image search's hits, best first.
+fn hit_ids(coll: &Collection, q: &[f32], p: &SearchParams) -> Vec<u64> {
+    coll.search(q, "image", p)
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect()
+}
+
 /// Runs every query one after another on this thread, `runs()` times; returns the
 /// ids and the best pass's QPS.
 fn single_thread(
@@ -138,16 +147,7 @@ fn single_thread(
     let mut best = (Vec::new(), 0.0);
     for _ in 0..runs() {
         let t = Instant::now();
-        let ids: Vec<Vec<u64>> = queries
-            .iter()
-            .map(|q| {
-                coll.search(q, "image", p)
-                    .unwrap()
-                    .iter()
-                    .map(|h| h.id)
-                    .collect()
-            })
-            .collect();
+        let ids: Vec<Vec<u64>> = queries.iter().map(|q| hit_ids(coll, q, p)).collect();
         let qps = queries.len() as f64 / t.elapsed().as_secs_f64();
         if qps > best.1 {
             best = (ids, qps);
@@ -279,11 +279,7 @@ fn main() {
             .enumerate()
             .map(|(i, q)| {
                 let own = Filter::parse(&format!("u < {}", s + (i + 1) as f64 * 1e-12)).unwrap();
-                coll.search(q, "image", &SearchParams::new(K).with_filter(own))
-                    .unwrap()
-                    .iter()
-                    .map(|h| h.id)
-                    .collect()
+                hit_ids(&coll, q, &SearchParams::new(K).with_filter(own))
             })
             .collect();
         let qps1 = queries.len() as f64 / t.elapsed().as_secs_f64();
