@@ -37,12 +37,12 @@ pub(crate) const ABSENT: u8 = u8::MAX;
 const MAX_LEVEL: u8 = 15;
 /// Seed of the level hash (any constant; fixed so builds are reproducible).
 const LEVEL_SEED: u64 = 0x5EED_A57E_0C1B_0001;
-/// File magic and format version of a serialised graph.
 /// Cosine distance at or below which two rows count as the same vector when choosing
 /// neighbours: above f32 rounding of a 1024-d dot product of identical unit vectors,
-/// far below the distance between two different galaxies' embeddings.
+/// far below the distance between two different galaxies' embeddings (the closest two of
+/// 2,000 held-out mock galaxies under the default model are 2e-3 apart).
 const TWIN_DISTANCE: f32 = 1e-5;
-
+/// File magic and format version of a serialised graph.
 const MAGIC: &[u8; 8] = b"ASTROHNS";
 const FILE_VERSION: u32 = 1;
 /// Filtered searches step two hops over rejected rows when at least 1 / this of
