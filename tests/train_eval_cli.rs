@@ -33,6 +33,14 @@ const FAST: [&str; 8] = [
     "3",
 ];
 
+/// `train CAT -o OUT --epochs 1 --quiet`, then `extra`, then [`FAST`].
+fn one_epoch<'a>(cat: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", s(cat), "-o", s(out), "--epochs", "1", "--quiet"];
+    args.extend_from_slice(extra);
+    args.extend(FAST);
+    args
+}
+
 #[test]
 fn train_resume_pretrain_embed_ingest_eval() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,16 +50,7 @@ fn train_resume_pretrain_embed_ingest_eval() {
 
     // 1. Contrastive alignment from scratch: a model directory the encoders load.
     let model = d.join("my-model");
-    let mut args = vec![
-        "train",
-        s(&cat),
-        "-o",
-        s(&model),
-        "--epochs",
-        "1",
-        "--quiet",
-    ];
-    args.extend(FAST);
+    let args = one_epoch(&cat, &model, &[]);
     common::run_ok(&args);
     for f in [
         "config.json",
@@ -99,21 +98,16 @@ fn train_resume_pretrain_embed_ingest_eval() {
         s(&reobserved),
     ]);
     let grouped = d.join("grouped");
-    let mut args = vec![
-        "train",
-        s(&cat),
-        "-o",
-        s(&grouped),
-        "--epochs",
-        "1",
-        "--quiet",
-        "--group-column",
-        "parent_index",
-        "--heldout",
-        s(&reobserved),
-    ];
-    args.extend(FAST);
-    common::run_ok(&args);
+    common::run_ok(&one_epoch(
+        &cat,
+        &grouped,
+        &[
+            "--group-column",
+            "parent_index",
+            "--heldout",
+            s(&reobserved),
+        ],
+    ));
     let record = json(&grouped.join("training.json"));
     assert_eq!(record["objects"], 40, "{record}");
     assert_eq!(record["group_column"], "parent_index");
@@ -121,20 +115,12 @@ fn train_resume_pretrain_embed_ingest_eval() {
     let card = std::fs::read_to_string(grouped.join("MODEL_CARD.md")).unwrap();
     assert!(card.contains("`parent_index` column"), "{card}");
     let unused = d.join("no-such-column");
-    let mut args = vec![
-        "train",
-        s(&cat),
-        "-o",
-        s(&unused),
-        "--epochs",
-        "1",
-        "--quiet",
-        "--group-column",
-        "no_such_column",
-    ];
-    args.extend(FAST);
     let bad = Command::new(env!("CARGO_BIN_EXE_astrovec"))
-        .args(&args)
+        .args(one_epoch(
+            &cat,
+            &unused,
+            &["--group-column", "no_such_column"],
+        ))
         .output()
         .unwrap();
     assert!(!bad.status.success());
