@@ -31,6 +31,7 @@ use crate::distance::normalize;
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::graph::Graph;
+use crate::layout;
 use crate::search::{exact_top_k, RowFilter};
 use crate::sky;
 use crate::storage::{Batch, Store, CF_BLOBS, CF_META, CF_OBJECTS};
@@ -366,14 +367,14 @@ impl Collection {
                 return Err(Error::AlreadyExists(dir.to_path_buf()));
             }
         }
-        for sub in ["vectors", "graphs"] {
+        for sub in [layout::VECTORS_DIR, layout::GRAPHS_DIR] {
             let p = dir.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
         for m in &config.modalities {
-            VectorFile::create(&vector_path(dir, &m.name), m.dim)?;
+            VectorFile::create(&layout::vector_file(dir, &m.name), m.dim)?;
         }
-        let store = Store::open(&dir.join("db"), true)?;
+        let store = Store::open(&dir.join(layout::DB_DIR), true)?;
         let mut batch = Batch::default();
         let manifest = Manifest {
             format_version: FORMAT_VERSION,
@@ -399,7 +400,7 @@ impl Collection {
                 reason: "no such directory".into(),
             });
         }
-        let db_path = dir.join("db");
+        let db_path = dir.join(layout::DB_DIR);
         if !db_path.join("CURRENT").exists() {
             return Err(Error::NotACollection {
                 path: dir,
@@ -433,7 +434,7 @@ impl Collection {
         let mut graphs = Vec::new();
         let mut indexed = Vec::new();
         let mut graph_loaded = Vec::new();
-        let graph_dir = dir.join("graphs");
+        let graph_dir = dir.join(layout::GRAPHS_DIR);
         for m in &config.modalities {
             let n = match store.get(CF_META, &rows_key(&m.name))? {
                 Some(b) if b.len() == 8 => u64::from_le_bytes(b.try_into().unwrap()),
@@ -445,7 +446,7 @@ impl Collection {
                 }
             };
             let n = u32::try_from(n).map_err(|_| Error::corrupt(&db_path, "row count overflow"))?;
-            let file = VectorFile::open(&vector_path(&dir, &m.name), m.dim, n as usize)?;
+            let file = VectorFile::open(&layout::vector_file(&dir, &m.name), m.dim, n as usize)?;
             let loaded = Graph::load(&graph_dir, &m.name, &file.view())?;
             files.push(file);
             n_rows.push(n);
@@ -503,7 +504,7 @@ impl Collection {
             let mut rows = vec![NONE; config.modalities.len()];
             for (m, entry) in rec.vectors.iter().enumerate() {
                 if let Some((row, crc)) = *entry {
-                    let path = vector_path(&dir, &config.modalities[m].name);
+                    let path = layout::vector_file(&dir, &config.modalities[m].name);
                     if row >= n_rows[m] {
                         return Err(Error::corrupt(
                             path,
@@ -551,8 +552,8 @@ impl Collection {
     /// Deletes a collection directory after checking it is one.
     pub fn drop_collection(dir: impl AsRef<Path>) -> Result<()> {
         let dir = dir.as_ref();
-        let db = dir.join("db");
-        if !db.join("CURRENT").exists() || !dir.join("vectors").is_dir() {
+        let db = dir.join(layout::DB_DIR);
+        if !db.join("CURRENT").exists() || !dir.join(layout::VECTORS_DIR).is_dir() {
             return Err(Error::NotACollection {
                 path: dir.to_path_buf(),
                 reason: "refusing to delete a directory that is not a collection".into(),
@@ -1233,7 +1234,7 @@ impl Collection {
         if graph.len() == 0 {
             // Nothing live to index: drop any previous graph so every search of
             // this modality scans exactly.
-            crate::graph::remove(&self.dir.join("graphs"), &name)?;
+            crate::graph::remove(&self.dir.join(layout::GRAPHS_DIR), &name)?;
             let mut st = self.state.write();
             st.graphs[m] = None;
             st.indexed[m] = 0;
@@ -1244,7 +1245,7 @@ impl Collection {
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
-        graph.save(&self.dir.join("graphs"), &name, n as u64)?;
+        graph.save(&self.dir.join(layout::GRAPHS_DIR), &name, n as u64)?;
         let mut st = self.state.write();
         st.graphs[m] = Some(graph.clone());
         st.indexed[m] = n;
@@ -1271,7 +1272,7 @@ impl Collection {
                     if row >= st.n_rows[m] || row_crc(st.views[m].row(row)) != crc {
                         failure.get_or_insert_with(|| {
                             Error::corrupt(
-                                vector_path(&self.dir, &self.config.modalities[m].name),
+                                layout::vector_file(&self.dir, &self.config.modalities[m].name),
                                 format!("row {row} (object {id}) checksum mismatch"),
                             )
                         });
@@ -1344,10 +1345,6 @@ fn embedding_in<'a>(st: &'a State, m: usize, id: u64, modality: &str) -> Result<
         });
     }
     Ok(st.views[m].row(row))
-}
-
-fn vector_path(dir: &Path, modality: &str) -> PathBuf {
-    dir.join("vectors").join(format!("{modality}.vec"))
 }
 
 fn blob_key(id: u64, name: &str) -> Vec<u8> {

@@ -23,6 +23,7 @@ mod error;
 mod filter;
 mod graph;
 mod hnsw;
+pub mod layout;
 mod search;
 mod sky;
 mod storage;
