@@ -1,6 +1,6 @@
-//! PNG plots (plotters, bitmap backend): training loss curves. Text is drawn with the
-//! DejaVu Sans font from the system (Debian `fonts-dejavu-core`, installed by the
-//! set-up script).
+//! PNG plots (plotters, bitmap backend): training loss curves and evaluation
+//! figures. Text is drawn with the DejaVu Sans font from the system (Debian
+//! `fonts-dejavu-core`, installed by the set-up script).
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -37,6 +37,35 @@ fn ensure_font() -> Result<()> {
     .map_err(|e| anyhow!(e))
 }
 
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+type Canvas<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// Draws on an in-memory RGB canvas of `size` (width, height in pixels) and writes it
+/// to `path` as a PNG. The PNG is encoded with the `png` crate the rest of the
+/// workspace uses, not plotters' encoder, which would build a second image library.
+fn png_canvas(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&Canvas<'_>) -> DrawResult,
+) -> Result<()> {
+    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    let drawn = (|| -> DrawResult {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        draw(&root)?;
+        root.present()?;
+        Ok(())
+    })();
+    drawn.map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut png = png::Encoder::new(std::io::BufWriter::new(file), size.0, size.1);
+    png.set_color(png::ColorType::Rgb);
+    png.set_depth(png::BitDepth::Eight);
+    png.write_header()
+        .and_then(|mut w| w.write_image_data(&rgb))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// The curves of a training run.
 #[derive(Debug, Clone, Default)]
 pub struct LossCurves {
@@ -54,8 +83,7 @@ pub fn loss_curves(path: &Path, c: &LossCurves) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
+    png_canvas(path, (1200, 450), |root| {
         root.fill(&WHITE)?;
         let (left, right) = root.split_horizontally(640);
         let max_step = c
@@ -134,10 +162,8 @@ pub fn loss_curves(path: &Path, c: &LossCurves) -> Result<()> {
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()?;
-        root.present()?;
         Ok(())
-    };
-    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+    })
 }
 
 /// Predicted against true values, one panel per `(title, truth, prediction, R²)`, with
@@ -148,9 +174,8 @@ pub fn pred_vs_true(
     panels: &[(String, Vec<f64>, Vec<f64>, f64)],
 ) -> Result<()> {
     ensure_font()?;
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let width = 480 * panels.len().max(1) as u32;
-        let root = BitMapBackend::new(path, (width, 480)).into_drawing_area();
+    let width = 480 * panels.len().max(1) as u32;
+    png_canvas(path, (width, 480), |root| {
         root.fill(&WHITE)?;
         let areas = root.split_evenly((1, panels.len().max(1)));
         for ((title, truth, pred, r2), area) in panels.iter().zip(areas) {
@@ -180,10 +205,8 @@ pub fn pred_vs_true(
                     .map(|(&t, &p)| Circle::new((t, p), 2, BLUE.mix(0.4).filled())),
             )?;
         }
-        root.present()?;
         Ok(())
-    };
-    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+    })
 }
 
 /// Histograms of 1-based partner ranks (log-spaced bins), one panel per direction.
@@ -219,8 +242,7 @@ pub fn rank_histograms(
             }
         })
         .collect();
-    let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = BitMapBackend::new(path, (960, 420)).into_drawing_area();
+    png_canvas(path, (960, 420), |root| {
         root.fill(&WHITE)?;
         let areas = root.split_evenly((1, panels.len().max(1)));
         for ((title, ranks), area) in panels.iter().zip(areas) {
@@ -265,8 +287,6 @@ pub fn rank_histograms(
                 )
             }))?;
         }
-        root.present()?;
         Ok(())
-    };
-    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+    })
 }

@@ -38,7 +38,8 @@ impl Store {
         let mut opts = Options::default();
         opts.create_if_missing(create);
         opts.create_missing_column_families(create);
-        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // No compression: object records are small and mostly floats, blobs are PNGs
+        // and half floats, and the build links no compression library.
         // Never let RocksDB spill its info logs into the collection's parent.
         opts.set_keep_log_file_num(2);
         let cfs = [CF_OBJECTS, CF_BLOBS, CF_META]
@@ -46,7 +47,7 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| Error::Storage {
             path: path.to_path_buf(),
-            message: e.into_string(),
+            message: explain_open_error(path, e.into_string()),
         })?;
         Ok(Store {
             db,
@@ -105,6 +106,35 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// The RocksDB release this build's file formats belong to (the 7.x line: table
+/// format_version 5 at most).
+const ROCKSDB_LINE: &str = "7";
+
+/// A clearer message for a database RocksDB cannot open because a newer RocksDB
+/// wrote it (its `OPTIONS-*` file names the writer's version): say which, and what
+/// to do, instead of RocksDB's "Corruption: unsupported format_version".
+fn explain_open_error(path: &Path, message: String) -> String {
+    let newer_format = message.contains("format_version");
+    let written_by = std::fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find_map(|text| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix("rocksdb_version=").map(str::to_string))
+        });
+    match written_by {
+        Some(v) if newer_format && !v.starts_with(&format!("{ROCKSDB_LINE}.")) => format!(
+            "the database was written by RocksDB {v}, whose file format this build \
+             (RocksDB {ROCKSDB_LINE}.x) cannot read; re-ingest the catalog with this build \
+             ({message})"
+        ),
+        _ => message,
     }
 }
 
