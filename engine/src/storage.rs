@@ -125,8 +125,11 @@ fn explain_open_error(path: &Path, message: String) -> String {
         .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
         .filter_map(|e| std::fs::read_to_string(e.path()).ok())
         .find_map(|text| {
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix("rocksdb_version=").map(str::to_string))
+            text.lines().find_map(|l| {
+                l.trim()
+                    .strip_prefix("rocksdb_version=")
+                    .map(str::to_string)
+            })
         });
     match written_by {
         Some(v) if newer_format && !v.starts_with(&format!("{ROCKSDB_LINE}.")) => format!(
