@@ -16,7 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use crate::error::{EncoderError, Result};
-use crate::weights::RawTensor;
+use crate::tensors::{Dtype, RawTensor};
 
 #[derive(Debug, Clone)]
 enum Value {
@@ -216,13 +216,11 @@ impl<'a> Machine<'a> {
                     self.push(Value::Int(l.trim_end_matches('L').parse().unwrap_or(0)));
                 }
                 b'G' => {
-                    let v = f64::from_be_bytes(self.bytes(8)?.try_into().expect("8"));
-                    let _ = v;
+                    self.bytes(8)?; // BINFLOAT (never needed)
                     self.push(Value::Scalar);
                 }
                 b'F' => {
-                    let l = self.line()?;
-                    let _ = l;
+                    self.line()?; // FLOAT (never needed)
                     self.push(Value::Scalar);
                 }
                 b'X' | 0x8c | 0x8d => {
@@ -240,14 +238,11 @@ impl<'a> Machine<'a> {
                         b'U' | b'C' => self.byte()? as usize,
                         _ => self.u64()? as usize,
                     };
-                    let b = self.bytes(n)?.to_vec();
+                    let b = self.bytes(n)?;
                     self.push(if matches!(op, b'T' | b'U') {
-                        Value::Str(String::from_utf8_lossy(&b).into_owned())
+                        Value::Str(String::from_utf8_lossy(b).into_owned())
                     } else {
-                        {
-                            let _ = b;
-                            Value::Scalar
-                        }
+                        Value::Scalar
                     });
                 }
                 b'S' | b'V' => {
@@ -460,29 +455,20 @@ fn persistent_load(pid: Value) -> PResult<Value> {
     }
 }
 
-fn element_size(dtype: &str) -> Option<usize> {
-    Some(match dtype {
-        "FloatStorage" => 4,
-        "DoubleStorage" | "LongStorage" => 8,
-        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
-        "IntStorage" => 4,
-        "ByteStorage" | "CharStorage" | "BoolStorage" => 1,
+/// The element type of a pickled storage class (`torch.FloatStorage`, …).
+fn storage_dtype(storage: &str) -> Option<Dtype> {
+    Some(match storage {
+        "FloatStorage" => Dtype::F32,
+        "DoubleStorage" => Dtype::F64,
+        "HalfStorage" => Dtype::F16,
+        "BFloat16Storage" => Dtype::BF16,
+        "LongStorage" => Dtype::I64,
+        "IntStorage" => Dtype::I32,
+        "ShortStorage" => Dtype::I16,
+        "CharStorage" => Dtype::I8,
+        "ByteStorage" | "BoolStorage" => Dtype::U8,
         _ => return None,
     })
-}
-
-fn decode(dtype: &str, b: &[u8]) -> f32 {
-    match dtype {
-        "FloatStorage" => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-        "DoubleStorage" => f64::from_le_bytes(b.try_into().expect("8")) as f32,
-        "HalfStorage" => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
-        "BFloat16Storage" => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
-        "LongStorage" => i64::from_le_bytes(b.try_into().expect("8")) as f32,
-        "IntStorage" => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
-        "ShortStorage" => i16::from_le_bytes([b[0], b[1]]) as f32,
-        "CharStorage" => b[0] as i8 as f32,
-        _ => b[0] as f32,
-    }
 }
 
 /// Reads the tensors of a zip-format PyTorch checkpoint: the `state_dict` entry of a Lightning
@@ -531,10 +517,11 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, RawTensor>> {
         let Value::Tensor(t) = v else {
             return Err(err(format!("state_dict entry {key:?} is not a tensor")));
         };
-        let size = element_size(&t.storage.dtype).ok_or_else(|| EncoderError::TensorDtype {
+        let dtype = storage_dtype(&t.storage.dtype).ok_or_else(|| EncoderError::TensorDtype {
             key: key.clone(),
             dtype: t.storage.dtype.clone(),
         })?;
+        let size = dtype.size();
         if !storages.contains_key(&t.storage.key) {
             let name = format!("{prefix}data/{}", t.storage.key);
             let mut buf = Vec::new();
@@ -557,7 +544,7 @@ pub fn read_state_dict(path: &Path) -> Result<HashMap<String, RawTensor>> {
             let b = bytes
                 .get(elem * size..(elem + 1) * size)
                 .ok_or_else(|| err(format!("tensor {key:?} runs past its storage")))?;
-            data.push(decode(&t.storage.dtype, b));
+            data.push(dtype.decode(b));
             for d in (0..index.len()).rev() {
                 index[d] += 1;
                 if index[d] < t.size[d] {

@@ -3,19 +3,16 @@
 //! run time ([`BackendChoice`]: `cpu`, or `cuda[:N]` when built with the `cuda` feature).
 
 use std::path::Path;
-use std::str::FromStr;
 
 use burn::prelude::*;
 
+use crate::backend::host_values;
+#[cfg(feature = "cuda")]
+pub use crate::backend::CudaBackend;
+pub use crate::backend::{BackendChoice, CpuBackend};
 use crate::error::{EncoderError, Result};
 use crate::model::astroclip::{AstroClip, AstroClipConfig};
 use crate::preprocess::{center_crop, legacy_rgb};
-
-/// The CPU backend: Burn's ndarray backend with OpenBLAS matmuls.
-pub type CpuBackend = burn::backend::NdArray<f32>;
-/// The CUDA backend (CubeCL).
-#[cfg(feature = "cuda")]
-pub type CudaBackend = burn::backend::Cuda<f32, i32>;
 
 /// Default number of items per forward pass (bounds memory; results do not depend on it).
 pub const DEFAULT_BATCH_SIZE: usize = 16;
@@ -239,42 +236,8 @@ fn check_finite(what: &'static str, values: &[f32], per: usize) -> Result<()> {
 
 fn to_rows<B: Backend>(embeddings: Tensor<B, 2>) -> Vec<Vec<f32>> {
     let [_, dim] = embeddings.dims();
-    let values = embeddings
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 after convert");
+    let values = host_values(embeddings);
     values.chunks(dim).map(<[f32]>::to_vec).collect()
-}
-
-/// Which backend to run on, chosen at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendChoice {
-    /// Burn ndarray + OpenBLAS on the CPU.
-    Cpu,
-    /// CUDA device `N` (only with the `cuda` feature).
-    Cuda(usize),
-}
-
-impl FromStr for BackendChoice {
-    type Err = EncoderError;
-
-    /// Parses `cpu`, `cuda` or `cuda:N`; CUDA is refused unless built with the `cuda` feature.
-    fn from_str(s: &str) -> Result<Self> {
-        let unknown = || EncoderError::UnknownBackend(s.to_string());
-        let choice = match s {
-            "cpu" => BackendChoice::Cpu,
-            "cuda" => BackendChoice::Cuda(0),
-            _ => {
-                let index = s.strip_prefix("cuda:").ok_or_else(unknown)?;
-                BackendChoice::Cuda(index.parse().map_err(|_| unknown())?)
-            }
-        };
-        if matches!(choice, BackendChoice::Cuda(_)) && !cfg!(feature = "cuda") {
-            return Err(unknown());
-        }
-        Ok(choice)
-    }
 }
 
 /// An [`Encoder`] on a backend chosen at run time.
@@ -475,16 +438,5 @@ mod tests {
                 index: 5
             })
         ));
-    }
-
-    #[test]
-    fn backend_names_parse() {
-        assert_eq!("cpu".parse::<BackendChoice>().unwrap(), BackendChoice::Cpu);
-        assert!("gpu".parse::<BackendChoice>().is_err());
-        assert!("cuda:x".parse::<BackendChoice>().is_err());
-        assert_eq!(
-            "cuda:1".parse::<BackendChoice>().is_ok(),
-            cfg!(feature = "cuda")
-        );
     }
 }

@@ -17,16 +17,19 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 pub mod ckpt;
 pub mod encoder;
 pub mod error;
 pub mod model;
 pub mod preprocess;
+mod tensors;
 pub mod train;
 pub mod weights;
 
 #[cfg(feature = "cuda")]
-pub use encoder::CudaBackend;
-pub use encoder::{prepare_grz, AnyEncoder, BackendChoice, CpuBackend, Encoder};
+pub use backend::CudaBackend;
+pub use backend::{BackendChoice, CpuBackend};
+pub use encoder::{prepare_grz, AnyEncoder, Encoder};
 pub use error::{EncoderError, Result};
 pub use model::astroclip::{AstroClip, AstroClipConfig};

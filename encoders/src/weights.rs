@@ -17,29 +17,10 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+use crate::backend::host_values;
 use crate::error::{EncoderError, Result};
-
-/// Checkpoint keys that the reference `astroclip.ckpt` holds but AstroCLIP's forward pass never
-/// reads: DINOv2's CLS token, positional embedding, mask token and registers (the AstroCLIP
-/// image path skips them), and SpecFormer's pretraining reconstruction head. They may be
-/// present or absent; they are never loaded.
-pub const UNUSED_KEYS: [&str; 6] = [
-    "image_encoder.backbone.cls_token",
-    "image_encoder.backbone.pos_embed",
-    "image_encoder.backbone.mask_token",
-    "image_encoder.backbone.register_tokens",
-    "spectrum_encoder.backbone.head.weight",
-    "spectrum_encoder.backbone.head.bias",
-];
-
-/// One tensor in PyTorch layout, converted to f32.
-#[derive(Debug, Clone)]
-pub struct RawTensor {
-    /// PyTorch shape.
-    pub shape: Vec<usize>,
-    /// Row-major values.
-    pub data: Vec<f32>,
-}
+use crate::tensors::{check_all_used, take_checked, Dtype};
+pub use crate::tensors::{RawTensor, UNUSED_KEYS};
 
 /// A named set of PyTorch-layout tensors, as read from a file.
 #[derive(Debug, Default, Clone)]
@@ -75,7 +56,7 @@ impl TensorMap {
             .map_err(|e| EncoderError::format(path, format!("not a safetensors file: {e}")))?;
         let mut tensors = HashMap::new();
         for (name, view) in st.iter() {
-            let data = safetensors_to_f32(name, view.dtype(), view.data())?;
+            let data = safetensors_dtype(name, view.dtype())?.decode_all(view.data());
             tensors.insert(
                 name.to_string(),
                 RawTensor {
@@ -121,25 +102,14 @@ impl TensorMap {
     }
 }
 
-fn safetensors_to_f32(name: &str, dtype: safetensors::Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
+/// The element type of safetensors tensor `name`: floating point only (f32, f64, f16, bf16).
+fn safetensors_dtype(name: &str, dtype: safetensors::Dtype) -> Result<Dtype> {
     use safetensors::Dtype as D;
     Ok(match dtype {
-        D::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        D::F64 => bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
-            .collect(),
-        D::F16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
-        D::BF16 => bytes
-            .chunks_exact(2)
-            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-            .collect(),
+        D::F32 => Dtype::F32,
+        D::F64 => Dtype::F64,
+        D::F16 => Dtype::F16,
+        D::BF16 => Dtype::BF16,
         other => {
             return Err(EncoderError::TensorDtype {
                 key: name.to_string(),
@@ -273,38 +243,9 @@ impl<'a, B: Backend> Loader<'a, B> {
         }
     }
 
-    fn take(&mut self, key: &str, expected: &[usize]) -> Result<Vec<f32>> {
-        let t = self
-            .tensors
-            .remove(key)
-            .ok_or_else(|| EncoderError::MissingTensor {
-                key: key.to_string(),
-            })?;
-        if t.shape != expected {
-            return Err(EncoderError::TensorShape {
-                key: key.to_string(),
-                got: t.shape,
-                expected: expected.to_vec(),
-            });
-        }
-        Ok(t.data)
-    }
-
     /// Fails on any key left over that is not in [`UNUSED_KEYS`].
     pub fn finish(self) -> Result<()> {
-        let mut left: Vec<&String> = self
-            .tensors
-            .keys()
-            .filter(|k| !UNUSED_KEYS.contains(&k.as_str()))
-            .collect();
-        left.sort();
-        match left.first() {
-            None => Ok(()),
-            Some(first) => Err(EncoderError::UnexpectedTensor {
-                key: (*first).clone(),
-                count: left.len(),
-            }),
-        }
+        check_all_used(self.tensors)
     }
 }
 
@@ -316,7 +257,7 @@ impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
         layout: Layout,
         param: &mut Param<Tensor<B, D>>,
     ) -> Result<()> {
-        let data = self.take(key, torch_shape)?;
+        let data = take_checked(self.tensors, key, torch_shape)?;
         let (shape, data) = torch_to_burn(torch_shape, layout, data);
         *param = make_param(shape, data, &self.device);
         Ok(())
@@ -331,7 +272,7 @@ impl<B: Backend> ParamVisitor<B> for Loader<'_, B> {
     ) -> Result<()> {
         let mut full_shape = part_shape.to_vec();
         full_shape[0] *= 3;
-        let data = self.take(key, &full_shape)?;
+        let data = take_checked(self.tensors, key, &full_shape)?;
         let part_len: usize = part_shape.iter().product();
         for (i, param) in parts.into_iter().enumerate() {
             let chunk = data[i * part_len..(i + 1) * part_len].to_vec();
@@ -349,15 +290,6 @@ pub struct Exporter {
     pub map: TensorMap,
 }
 
-fn param_values<B: Backend, const D: usize>(param: &Param<Tensor<B, D>>) -> Vec<f32> {
-    param
-        .val()
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 after convert")
-}
-
 impl<B: Backend> ParamVisitor<B> for Exporter {
     fn visit<const D: usize>(
         &mut self,
@@ -366,7 +298,7 @@ impl<B: Backend> ParamVisitor<B> for Exporter {
         layout: Layout,
         param: &mut Param<Tensor<B, D>>,
     ) -> Result<()> {
-        let data = burn_to_torch(torch_shape, layout, param_values(param));
+        let data = burn_to_torch(torch_shape, layout, host_values(param.val()));
         self.map.tensors.insert(
             key.to_string(),
             RawTensor {
@@ -386,7 +318,7 @@ impl<B: Backend> ParamVisitor<B> for Exporter {
     ) -> Result<()> {
         let mut data = Vec::new();
         for param in parts {
-            data.extend(burn_to_torch(part_shape, layout, param_values(param)));
+            data.extend(burn_to_torch(part_shape, layout, host_values(param.val())));
         }
         let mut shape = part_shape.to_vec();
         shape[0] *= 3;

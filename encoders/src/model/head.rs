@@ -11,10 +11,11 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::prelude::*;
 
+use crate::backend::{host_values, is_cpu};
 use crate::error::{EncoderError, Result as EncResult};
 use crate::model::nn::{
-    flat_linear, host_attention, host_values, is_cpu, layer_norm, linear, scaled_attention,
-    visit_layer_norm, visit_linear, HostOperand, Mlp,
+    flat_linear, host_attention, layer_norm, linear, scaled_attention, visit_layer_norm,
+    visit_linear, HostOperand, Mlp,
 };
 use crate::weights::{Layout, ParamVisitor};
 

@@ -1,8 +1,6 @@
 //! Small building blocks shared by the backbones and heads: weight-walk helpers for Burn's
 //! `Linear` / `LayerNorm`, LayerScale, the two-layer MLPs and multi-head self-attention.
 
-use std::any::TypeId;
-
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
@@ -10,7 +8,7 @@ use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
-use crate::encoder::CpuBackend;
+use crate::backend::{host_values, is_cpu};
 use crate::error::Result;
 use crate::weights::{Layout, ParamVisitor};
 
@@ -335,19 +333,6 @@ pub(crate) fn fast_exp(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// Whether `B` is the CPU backend (where the host paths apply).
-pub(crate) fn is_cpu<B: Backend>() -> bool {
-    TypeId::of::<B>() == TypeId::of::<CpuBackend>()
-}
-
-/// A tensor's values on the host (free for a uniquely owned contiguous CPU tensor).
-pub(crate) fn host_values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .expect("f32 after convert")
-}
-
 /// Self-attention from a fused `qkv` projection, as DINOv2 and SpecFormer both lay it out:
 /// the last dimension is `[q | k | v]`, each split into `heads × head_dim`.
 ///
@@ -393,6 +378,7 @@ pub(crate) fn fused_self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::CpuBackend;
 
     #[test]
     fn fast_exp_is_accurate() {

@@ -48,7 +48,7 @@ pub fn masked_mse<B: Backend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::CpuBackend;
+    use crate::backend::CpuBackend;
 
     fn t2(rows: &[[f32; 2]]) -> Tensor<CpuBackend, 2> {
         let flat: Vec<f32> = rows.iter().flatten().copied().collect();

@@ -13,8 +13,8 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::backend::CpuBackend;
 use crate::error::{EncoderError, Result};
-use crate::CpuBackend;
 
 type Ad = Autodiff<CpuBackend>;
 

@@ -208,10 +208,7 @@ fn adamw<I: Backend>(cfg: &TrainConfig) -> OptimizerAdaptor<AdamW, TrainModel<Ad
 }
 
 fn record_error(path: &Path, e: impl std::fmt::Display) -> EncoderError {
-    EncoderError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    EncoderError::format(path, e.to_string())
 }
 
 impl<I: Backend> Trainer<I> {
