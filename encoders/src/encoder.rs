@@ -80,11 +80,6 @@ impl<B: Backend> Encoder<B> {
         &self.config
     }
 
-    /// The device the model lives on.
-    pub fn device(&self) -> &B::Device {
-        &self.device
-    }
-
     /// Width of the embeddings.
     pub fn embedding_dim(&self) -> usize {
         self.config.embedding_dim()
