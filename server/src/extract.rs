@@ -8,20 +8,11 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+pub use crate::fields::KnownFields;
 
-/// Top-level field names a JSON body may carry. Bodies built with
-/// `#[serde(flatten)]` cannot use `deny_unknown_fields`, so unknown (misspelt)
-/// fields are caught here instead of being silently ignored.
-pub trait KnownFields {
-    /// Accepted top-level keys, in groups (e.g. the query fields, the options).
-    const FIELDS: &'static [&'static [&'static str]];
-}
-
-fn accepts<T: KnownFields>(key: &str) -> bool {
-    T::FIELDS.iter().any(|group| group.contains(&key))
-}
-
-/// A JSON body of type `T`, checked for unknown top-level fields.
+/// A JSON body of type `T`, checked for unknown top-level fields ([`KnownFields`]):
+/// bodies built with `#[serde(flatten)]` cannot use `deny_unknown_fields`, so
+/// unknown (misspelt) fields are caught here instead of being silently ignored.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -41,10 +32,11 @@ where
             .await
             .map_err(|e| json_rejection(e, limit))?;
         if let Some(obj) = value.as_object() {
-            if let Some(k) = obj.keys().find(|k| !accepts::<T>(k)) {
+            let fields = T::fields();
+            if let Some(k) = obj.keys().find(|k| !fields.contains(&k.as_str())) {
                 return Err(ApiError::invalid(
                     k.clone(),
-                    format!("one of the fields {}", T::FIELDS.concat().join(", ")),
+                    format!("one of the fields {}", fields.join(", ")),
                     "an unknown field",
                 ));
             }

@@ -8,15 +8,19 @@
 //!
 //! Engine and encoder calls are synchronous; handlers run them through
 //! [`AppState::blocking`] (tokio's blocking pool, bounded by a semaphore), so the
-//! async workers never block. The server never touches storage directly: it
-//! goes through `astrovec-engine`'s `Collection`.
+//! async workers never block. [`CollectionHandle`] hands out the collection and
+//! its model only there. The server never touches storage directly: it goes
+//! through `astrovec-engine`'s `Collection`.
 
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod attributes;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod formats;
+pub mod limits;
 pub mod map;
 pub mod metrics;
 pub mod openapi;
@@ -152,20 +156,26 @@ async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics_text(State(state): State<AppState>) -> Response {
-    let mut sizes = Vec::new();
-    for (name, h) in state.collections.iter() {
-        let stats = h.collection.stats();
-        sizes.push((name.clone(), String::new(), stats.objects));
-        for m in stats.modalities {
-            sizes.push((name.clone(), m.name, m.vectors));
-        }
-    }
-    (
+async fn metrics_text(State(state): State<AppState>) -> ApiResult<Response> {
+    let collections = state.collections.clone();
+    let sizes = state
+        .blocking(move || {
+            let mut sizes = Vec::new();
+            for (name, h) in collections.iter() {
+                let stats = h.collection()?.stats();
+                sizes.push((name.clone(), String::new(), stats.objects));
+                for m in stats.modalities {
+                    sizes.push((name.clone(), m.name, m.vectors));
+                }
+            }
+            Ok(sizes)
+        })
+        .await?;
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&sizes),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn openapi_json() -> Json<serde_json::Value> {

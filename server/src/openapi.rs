@@ -1,8 +1,14 @@
 //! The OpenAPI 3.0 description of the API, served at `/openapi.json`. Written by
-//! hand next to the handlers; `server/tests/openapi.rs` checks that its paths and
-//! methods are exactly the router's.
+//! hand next to the handlers, quoting the defaults of [`limits`]; `server/tests/openapi.rs`
+//! checks that its paths and methods are exactly the router's, and that its request
+//! schemas and query parameters name exactly the fields the request types accept.
 
 use serde_json::{json, Value};
+
+use crate::limits::{
+    self, DEFAULT_K, DEFAULT_MAP_POINTS, DEFAULT_MATCH_RADIUS_ARCSEC, DEFAULT_PREDICT_K,
+    MAX_MAP_POINTS, MAX_SMOOTH_PIXELS, MIN_SPECTRUM_POINTS,
+};
 
 fn num(desc: &str) -> Value {
     json!({"type": "number", "description": desc})
@@ -82,7 +88,7 @@ fn schemas() -> Value {
     });
     let option_props = json!({
         "to": string("Modality searched among (`spectrum` for image→spectrum); default: the query's own modality"),
-        "k": int("Number of results, 1..=max_k (server limit, default 1000); default 10"),
+        "k": int(&format!("Number of results, 1..=max_k (server limit, default {}); default {DEFAULT_K}", limits::DEFAULT_MAX_K)),
         "ef": int("HNSW candidate list size (higher: better recall, slower), 1..=max_ef; default the collection's"),
         "filter": string("Catalog filter, e.g. `redshift < 0.3 and mag_r < 19`, `morph_class = 'spiral'`, `cone(150.1, 2.2, 0.05)` (degrees)"),
         "exclude_self": boolean("Leave the query object out of its own results (default true)"),
@@ -98,14 +104,14 @@ fn schemas() -> Value {
     let mut batch_props = option_props.as_object().unwrap().clone();
     batch_props.insert(
         "queries".into(),
-        json!({"type": "array", "items": reference("Query"), "description": "The queries (at most max_batch, default 256); the options apply to all"}),
+        json!({"type": "array", "items": reference("Query"), "description": format!("The queries (at most max_batch, default {}); the options apply to all", limits::DEFAULT_MAX_BATCH)}),
     );
     let mut predict_props = query_props.as_object().unwrap().clone();
     predict_props.extend(
         json!({
             "attributes": {"type": "array", "items": {"type": "string"}, "description": "Numeric attributes to estimate (default all numeric attributes)"},
             "to": string("Modality whose neighbours vote (default the query's own)"),
-            "k": int("Neighbours used (default 16)"),
+            "k": int(&format!("Neighbours used (default {DEFAULT_PREDICT_K})")),
             "ef": int("HNSW candidate list size"),
             "filter": string("Catalog filter on the neighbours"),
         })
@@ -125,7 +131,7 @@ fn schemas() -> Value {
         "Position": {"type": "object", "required": ["ra", "dec"], "description": "Start from the catalogue object nearest to a sky position", "properties": {
             "ra": num("Right ascension, ICRS, degrees"),
             "dec": num("Declination, ICRS, degrees"),
-            "radius_arcsec": num("Match radius, arcsec (default 5)"),
+            "radius_arcsec": num(&format!("Match radius, arcsec (default {DEFAULT_MATCH_RADIUS_ARCSEC})")),
         }},
         "ImageUpload": {"type": "object", "description": "An image embedded by the collection's model: exactly one of values, npy, fits, png, jpeg. Cutouts are centre-cropped to the model's input (144 × 144 px at 0.262″/px for AstroCLIP)", "properties": {
             "values": {"type": "array", "items": {"type": "number"}, "description": "Row-major pixel values with `shape`"},
@@ -275,7 +281,7 @@ pub fn document() -> Value {
             "/v1/collections/{c}/map": {"get": {"summary": "2-D PCA projection of a modality's embeddings (evenly spaced sample, cached), with an attribute for colouring",
                 "parameters": [collection_param(), query_param("modality", "Modality (default image)", json!({"type": "string"})),
                     query_param("color", "Attribute returned per point", json!({"type": "string"})),
-                    query_param("points", "Sample size, 1–20000 (default 5000)", json!({"type": "integer"}))],
+                    query_param("points", &format!("Sample size, 1–{MAX_MAP_POINTS} (default {DEFAULT_MAP_POINTS})"), json!({"type": "integer"}))],
                 "responses": responses(("200", ok_json("The projection", reference("Map"))), &["400", "401", "404"])}},
             "/v1/collections/{c}/objects/{id}": {
                 "get": {"summary": "An object's position, attributes, modalities and blob links", "parameters": [collection_param(), id_param()],
@@ -291,8 +297,8 @@ pub fn document() -> Value {
                 "responses": responses(("200", json!({"description": "PNG", "content": {"image/png": {}}})), &["400", "401", "404"])}},
             "/v1/collections/{c}/objects/{id}/spectrum": {"get": {"summary": "The object's spectrum: wavelength (Å) and flux (1e-17 erg s⁻¹ cm⁻² Å⁻¹), optionally smoothed and down-sampled",
                 "parameters": [collection_param(), id_param(),
-                    query_param("smooth", "Boxcar width, pixels (odd, 1–201; 1 pixel = 0.8 Å)", json!({"type": "integer"})),
-                    query_param("max_points", "Average adjacent pixels down to at most this many points (≥ 16)", json!({"type": "integer"}))],
+                    query_param("smooth", &format!("Boxcar width, pixels (odd, 1–{MAX_SMOOTH_PIXELS}; 1 pixel = 0.8 Å)"), json!({"type": "integer"})),
+                    query_param("max_points", &format!("Average adjacent pixels down to at most this many points (≥ {MIN_SPECTRUM_POINTS})"), json!({"type": "integer"}))],
                 "responses": responses(("200", ok_json("The spectrum", reference("Spectrum"))), &["400", "401", "404"])}},
             "/scs/{c}": {"get": {"summary": "IVOA Simple Cone Search 1.03 (VOTable; errors are VOTables with an Error INFO)",
                 "parameters": [collection_param(),

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use crate::api::attribute_columns;
+use crate::attributes::attribute_columns;
 use crate::error::ApiResult;
 use crate::extract::ApiPath;
 use crate::formats::{xml, Column, Table, Values};
@@ -97,16 +97,17 @@ async fn cone_inner(
     let max_rows = state.config.max_cone_rows;
     let (table, overflow) = state
         .blocking(move || {
+            let c = h.collection()?;
             // SR = 0 asks for the table's metadata only.
             let hits = if sr > 0.0 {
-                h.collection.cone_search(ra, dec, sr, max_rows + 1)?
+                c.cone_search(ra, dec, sr, max_rows + 1)?
             } else {
                 Vec::new()
             };
             let overflow = hits.len() > max_rows;
             let mut objects = Vec::with_capacity(hits.len().min(max_rows));
             for hit in hits.iter().take(max_rows) {
-                match h.collection.get(hit.id) {
+                match c.get(hit.id) {
                     Ok(o) => objects.push((hit.separation_deg, o)),
                     Err(astrovec_engine::Error::NotFound(_)) => {}
                     Err(e) => return Err(e.into()),
@@ -144,7 +145,7 @@ async fn cone_inner(
                     values: Values::F64(objects.iter().map(|o| Some(o.0)).collect()),
                 });
                 cols.extend(attribute_columns(
-                    &h,
+                    h.config(),
                     None,
                     |i| &objects[i].1.attributes,
                     objects.len(),

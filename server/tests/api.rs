@@ -213,7 +213,7 @@ async fn search_by_id_position_and_vector() {
     assert_eq!(far.status, StatusCode::NOT_FOUND);
 
     // A raw vector equal to object 9's stored spectrum embedding finds object 9 first.
-    let v = f.handle.collection.get_embedding(9, "spectrum").unwrap();
+    let v = f.engine(|c| c.get_embedding(9, "spectrum")).await.unwrap();
     let r = post(
         &app,
         "/v1/collections/gal/search",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use astrovec_encoders::{AstroClipConfig, CpuBackend, Encoder};
 use astrovec_engine::blobs::{encode_spectrum_f16, IMAGE_PNG, SPECTRUM_F16, THUMB_PNG};
+use astrovec_engine::layout::encoder_dir;
 use astrovec_engine::{
     AttrValue, AttributeDef, Collection, CollectionConfig, ModalityConfig, Object,
 };
@@ -117,9 +118,9 @@ pub fn build() -> Fixture {
         .with_attribute(AttributeDef::int("n_obs", ""))
         .with_attribute(AttributeDef::category("morph"));
     let c = Collection::create(&path, config).unwrap();
-    enc.save_dir(path.join("encoder")).unwrap();
+    enc.save_dir(encoder_dir(&path)).unwrap();
     // Embed with the model as the server will load it from `encoder/`.
-    let enc = Encoder::<CpuBackend>::load_dir(path.join("encoder"), &Default::default()).unwrap();
+    let enc = Encoder::<CpuBackend>::load_dir(encoder_dir(&path), &Default::default()).unwrap();
     let ids: Vec<u64> = (1..=N).collect();
     let images: Vec<f32> = ids.iter().flat_map(|id| cutout(*id)).collect();
     let spectra: Vec<f32> = ids.iter().flat_map(|id| spectrum(*id)).collect();
@@ -167,6 +168,19 @@ impl Fixture {
     /// A router over the fixture with `config`.
     pub fn app_with(&self, config: ServerConfig) -> Router {
         router(AppState::shared(vec![self.handle.clone()], config))
+    }
+
+    /// Runs `f` on the fixture's collection through the server's blocking pool, the
+    /// only place the handle hands the engine out.
+    pub async fn engine<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Collection) -> T + Send + 'static,
+    ) -> T {
+        let h = self.handle.clone();
+        AppState::shared(vec![h.clone()], ServerConfig::default())
+            .blocking(move || Ok(f(h.collection()?)))
+            .await
+            .unwrap()
     }
 
     /// A router with the default limits, writes enabled with [`KEY`].

@@ -1,21 +1,11 @@
-//! The embedding map for the web page: a 2-D PCA projection of one modality's
-//! vectors, computed server-side on an evenly spaced sample of ids, cached until
-//! the next write, and returned with an attribute for colouring.
+//! The 2-D PCA projection behind the embedding map: an evenly spaced sample of
+//! one modality's vectors, centred and projected on its two leading principal
+//! axes (block power iteration).
 
-use std::sync::Arc;
+use astrovec_engine::Collection;
 
-use axum::extract::State;
-use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use crate::error::ApiResult;
 
-use crate::api::attr_json;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery};
-use crate::state::{AppState, Cached, CollectionHandle};
-
-/// Largest sample a map may ask for.
-pub const MAX_MAP_POINTS: usize = 20_000;
 /// Power iterations (plenty for the two leading components of embedding clouds).
 const ITERATIONS: usize = 40;
 
@@ -32,21 +22,6 @@ pub struct Projection {
     pub explained_variance: [f64; 2],
     /// Live vectors of the modality when computed.
     pub total: u64,
-}
-
-/// Query of `GET /v1/collections/{c}/map`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MapParams {
-    /// Modality (default `image`, or the collection's first).
-    #[serde(default)]
-    pub modality: Option<String>,
-    /// Attribute returned per point for colouring (optional).
-    #[serde(default)]
-    pub color: Option<String>,
-    /// Sample size (default 5,000; at most 20,000).
-    #[serde(default)]
-    pub points: Option<usize>,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f64 {
@@ -112,22 +87,15 @@ pub fn pca2(rows: &[Vec<f32>]) -> (Vec<[f32; 2]>, [f64; 2]) {
     (coords, [eig[0] / total_var, eig[1] / total_var])
 }
 
-/// Computes (or takes from the cache) the projection of `modality` (blocking).
-fn projection(h: &CollectionHandle, modality: &str, points: usize) -> ApiResult<Arc<Projection>> {
-    let generation = h.generation();
-    let key = (modality.to_string(), points);
-    if let Some(c) = h.maps.lock().get(&key) {
-        if c.generation == generation {
-            return Ok(c.value.clone());
-        }
-    }
-    h.collection.config().modality_index(modality)?;
-    let mut ids = h.collection.ids();
+/// Projects an evenly spaced sample of at most `points` of `modality`'s vectors
+/// (blocking: reads every object's modalities, then the sample's embeddings).
+pub(crate) fn project(c: &Collection, modality: &str, points: usize) -> ApiResult<Projection> {
+    c.config().modality_index(modality)?;
+    let mut ids = c.ids();
     ids.sort_unstable();
     let mut with = Vec::with_capacity(ids.len());
     for id in ids {
-        if h.collection
-            .get(id)
+        if c.get(id)
             .is_ok_and(|o| o.modalities.iter().any(|m| m == modality))
         {
             with.push(id);
@@ -140,88 +108,20 @@ fn projection(h: &CollectionHandle, modality: &str, points: usize) -> ApiResult<
     let mut i = 0.0f64;
     while (i as usize) < with.len() && sample.len() < points {
         let id = with[i as usize];
-        if let Ok(v) = h.collection.get_embedding(id, modality) {
+        if let Ok(v) = c.get_embedding(id, modality) {
             sample.push(id);
             rows.push(v);
         }
         i += step;
     }
     let (coords, explained_variance) = pca2(&rows);
-    let p = Arc::new(Projection {
+    Ok(Projection {
         ids: sample,
         x: coords.iter().map(|c| c[0]).collect(),
         y: coords.iter().map(|c| c[1]).collect(),
         explained_variance,
         total,
-    });
-    h.maps.lock().insert(
-        key,
-        Cached {
-            generation,
-            value: p.clone(),
-        },
-    );
-    Ok(p)
-}
-
-/// `GET /v1/collections/{c}/map`.
-pub async fn embedding_map(
-    State(state): State<AppState>,
-    ApiPath(c): ApiPath<String>,
-    ApiQuery(p): ApiQuery<MapParams>,
-) -> ApiResult<Json<Value>> {
-    let points = p.points.unwrap_or(5000);
-    if points == 0 || points > MAX_MAP_POINTS {
-        return Err(ApiError::invalid(
-            "points",
-            format!("1..={MAX_MAP_POINTS}"),
-            points.to_string(),
-        ));
-    }
-    let h = state.collection(&c)?;
-    let modality = p.modality.clone().unwrap_or_else(|| {
-        let ms = &h.collection.config().modalities;
-        if ms.iter().any(|m| m.name == "image") {
-            "image".into()
-        } else {
-            ms.first().map(|m| m.name.clone()).unwrap_or_default()
-        }
-    });
-    let color = p.color.clone();
-    let out = state
-        .blocking(move || {
-            if let Some(a) = &color {
-                h.collection.config().attribute_index(a)?;
-            }
-            let proj = projection(&h, &modality, points)?;
-            let values: Option<Vec<Value>> = color.as_ref().map(|a| {
-                proj.ids
-                    .iter()
-                    .map(|id| {
-                        h.collection
-                            .get(*id)
-                            .ok()
-                            .and_then(|o| o.attributes.get(a).map(attr_json))
-                            .unwrap_or(Value::Null)
-                    })
-                    .collect()
-            });
-            Ok(json!({
-                "collection": h.name,
-                "modality": modality,
-                "method": "PCA (2 leading components of the centred unit vectors)",
-                "explained_variance": proj.explained_variance,
-                "total_vectors": proj.total,
-                "points": proj.ids.len(),
-                "ids": proj.ids,
-                "x": proj.x,
-                "y": proj.y,
-                "color": color,
-                "values": values,
-            }))
-        })
-        .await?;
-    Ok(Json(out))
+    })
 }
 
 #[cfg(test)]
