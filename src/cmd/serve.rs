@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use astrovec_server::limits;
 use astrovec_server::{open_collections, AppState, ServerConfig};
 
 /// Arguments of `astrovec serve`.
@@ -28,22 +29,22 @@ pub struct Args {
     #[arg(long)]
     read_key_file: Option<PathBuf>,
     /// Largest request body, MiB.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_BODY_MIB)]
     max_body_mb: usize,
     /// Largest `k` (results per query).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_K)]
     max_k: usize,
     /// Largest `ef` (HNSW candidate list).
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_EF)]
     max_ef: usize,
     /// Most queries per batch request.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_BATCH)]
     max_batch: usize,
     /// Most rows a cone search returns.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_CONE_ROWS)]
     max_cone_rows: usize,
     /// Per-request time limit, seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = limits::DEFAULT_REQUEST_TIMEOUT_S as f64)]
     timeout_s: f64,
     /// Engine / encoder calls running at once (default: 2 × CPU cores).
     #[arg(long)]
