@@ -32,7 +32,7 @@ mod vectors;
 pub use catalog::AttrValue;
 pub use collection::{
     Collection, CollectionStats, ConeHit, Estimate, Hit, IndexReport, ModalityStats, Object,
-    SearchParams, StoredObject, Strategy, FORMAT_VERSION, MAX_BLOB_BYTES, MAX_K,
+    SearchParams, StoredObject, Strategy, FORMAT_VERSION, MAX_BLOB_BYTES, MAX_EF, MAX_K,
 };
 pub use config::{
     AttributeDef, AttributeKind, CollectionConfig, Distance, HnswConfig, ModalityConfig, Precision,
