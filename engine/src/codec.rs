@@ -5,7 +5,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 /// Version of the record encoding written by this build.
-pub const RECORD_VERSION: u8 = 1;
+const RECORD_VERSION: u8 = 1;
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()

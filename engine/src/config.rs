@@ -2,9 +2,24 @@
 //! (modalities, attributes, index parameters). It is validated once and then
 //! persisted in the manifest, so every later open uses exactly the same settings.
 
+use std::ops::RangeInclusive;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// Most modalities a collection may declare.
+const MAX_MODALITIES: usize = 16;
+/// Embedding dimensions a modality may declare.
+const DIM_RANGE: RangeInclusive<usize> = 1..=65_536;
+/// Values `hnsw.m` may take.
+const M_RANGE: RangeInclusive<usize> = 4..=128;
+/// Largest `hnsw.ef_construction` and `hnsw.ef_search`.
+const MAX_CONFIG_EF: usize = 4096;
+/// Longest modality name, in characters.
+const MAX_MODALITY_NAME: usize = 32;
+/// Longest attribute name, in characters.
+const MAX_ATTRIBUTE_NAME: usize = 64;
 
 /// The similarity measure. Only cosine is offered: AstroCLIP embeddings are
 /// compared by cosine, and vectors are L2-normalised on write so cosine is a dot product.
@@ -167,30 +182,30 @@ impl CollectionConfig {
                 "at least one modality is required".into(),
             ));
         }
-        if self.modalities.len() > 16 {
-            return Err(Error::InvalidConfig(
-                "at most 16 modalities are supported".into(),
-            ));
+        if self.modalities.len() > MAX_MODALITIES {
+            return Err(Error::InvalidConfig(format!(
+                "at most {MAX_MODALITIES} modalities are supported"
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for m in &self.modalities {
-            check_name(&m.name, 32, "modality")?;
+            check_name(&m.name, MAX_MODALITY_NAME, "modality")?;
             if !seen.insert(m.name.as_str()) {
                 return Err(Error::InvalidConfig(format!(
                     "duplicate modality `{}`",
                     m.name
                 )));
             }
-            if m.dim == 0 || m.dim > 65_536 {
+            if !DIM_RANGE.contains(&m.dim) {
                 return Err(Error::InvalidConfig(format!(
-                    "modality `{}`: dimension {} is outside 1..=65536",
+                    "modality `{}`: dimension {} is outside {DIM_RANGE:?}",
                     m.name, m.dim
                 )));
             }
         }
         let mut seen = std::collections::HashSet::new();
         for a in &self.attributes {
-            check_name(&a.name, 64, "attribute")?;
+            check_name(&a.name, MAX_ATTRIBUTE_NAME, "attribute")?;
             if matches!(
                 a.name.as_str(),
                 "id" | "ra" | "dec" | "cone" | "and" | "or" | "not" | "in"
@@ -208,21 +223,21 @@ impl CollectionConfig {
             }
         }
         let h = &self.hnsw;
-        if !(4..=128).contains(&h.m) {
+        if !M_RANGE.contains(&h.m) {
             return Err(Error::InvalidConfig(format!(
-                "hnsw.m = {} is outside 4..=128",
+                "hnsw.m = {} is outside {M_RANGE:?}",
                 h.m
             )));
         }
-        if h.ef_construction < h.m || h.ef_construction > 4096 {
+        if h.ef_construction < h.m || h.ef_construction > MAX_CONFIG_EF {
             return Err(Error::InvalidConfig(format!(
-                "hnsw.ef_construction = {} must be in m..=4096",
+                "hnsw.ef_construction = {} must be in m..={MAX_CONFIG_EF}",
                 h.ef_construction
             )));
         }
-        if h.ef_search == 0 || h.ef_search > 4096 {
+        if h.ef_search == 0 || h.ef_search > MAX_CONFIG_EF {
             return Err(Error::InvalidConfig(format!(
-                "hnsw.ef_search = {} is outside 1..=4096",
+                "hnsw.ef_search = {} is outside 1..={MAX_CONFIG_EF}",
                 h.ef_search
             )));
         }

@@ -126,14 +126,6 @@ pub enum Error {
         /// RocksDB's message.
         message: String,
     },
-    /// The HNSW library failed to save or load a graph.
-    #[error("{path}: HNSW graph error: {message}")]
-    Graph {
-        /// Graph file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
 }
 
 impl Error {

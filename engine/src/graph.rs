@@ -22,12 +22,10 @@ use crate::search::RowFilter;
 use crate::vectors::VectorView;
 
 const META_MAGIC: &[u8; 8] = b"ASTROGPH";
-/// Format version of graph meta files written by this build. Version 1 named
-/// `hnsw_rs` dumps; version 2 names the engine's own graph file.
-pub const GRAPH_FORMAT_VERSION: u32 = 2;
-/// The last format that named an `hnsw_rs` dump: such graphs are not loaded (the
-/// modality is scanned exactly) until the next build replaces them.
-const LEGACY_FORMAT_VERSION: u32 = 1;
+/// Format version of graph meta files written (and the only one read) by this
+/// build. Version 1 was never released; a meta file of any other version is
+/// refused with an error naming the file and the version.
+const GRAPH_FORMAT_VERSION: u32 = 2;
 
 /// What `<modality>.graph.meta` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,29 +41,6 @@ pub(crate) struct GraphMeta {
     pub points: u64,
     /// CRC-32 of the `.hnsw.graph` file.
     pub graph_crc: u32,
-}
-
-/// What a meta file holds: the current format, or a legacy graph to be replaced.
-enum MetaFile {
-    Current(GraphMeta),
-    /// A version-1 meta: its generation (so the next one does not reuse the
-    /// number) and basename (so its files can be removed).
-    Legacy {
-        generation: u64,
-        basename: String,
-    },
-}
-
-/// A version-1 meta file (bincode is positional: every field must be listed; only
-/// the first two are still needed).
-#[derive(Deserialize)]
-struct LegacyMeta {
-    generation: u64,
-    basename: String,
-    _indexed_rows: u64,
-    _points: u64,
-    _graph_crc: u32,
-    _data_crc: u32,
 }
 
 /// An HNSW graph over one modality's rows.
@@ -145,17 +120,10 @@ impl Graph {
     /// Saves a new generation into `dir` and makes it current.
     pub fn save(&self, dir: &Path, modality: &str, indexed_rows: u64) -> Result<GraphMeta> {
         let meta_path = meta_path(dir, modality);
-        let previous = match read_meta(&meta_path)? {
-            Some(MetaFile::Current(m)) => Some((m.generation, m.basename)),
-            Some(MetaFile::Legacy {
-                generation,
-                basename,
-            }) => Some((generation, basename)),
-            None => None,
-        };
-        let generation = previous.as_ref().map_or(1, |(g, _)| g + 1);
+        let previous = read_meta(&meta_path)?;
+        let generation = previous.as_ref().map_or(1, |m| m.generation + 1);
         let basename = format!("{modality}.g{generation}");
-        let graph_file = dir.join(format!("{basename}.hnsw.graph"));
+        let graph_file = graph_path(dir, &basename);
         let bytes = self.hnsw.to_bytes();
         fs::write(&graph_file, &bytes)
             .and_then(|_| fs::File::open(&graph_file)?.sync_all())
@@ -168,35 +136,26 @@ impl Graph {
             graph_crc: crc32fast::hash(&bytes),
         };
         write_meta(&meta_path, &meta)?;
-        if let Some((_, old)) = previous {
-            remove_files(dir, &old);
+        if let Some(old) = previous {
+            // Best effort: a leftover old generation is only disk space.
+            let _ = fs::remove_file(graph_path(dir, &old.basename));
         }
         Ok(meta)
     }
 
     /// Loads the current generation, verifying its checksum and structure first.
-    /// `Ok(None)` when the modality has never been indexed (or only by a build
-    /// whose graph format this one no longer reads). `view` is the modality's
-    /// vector file (it must hold the rows the graph covers).
+    /// `Ok(None)` when the modality has never been indexed. `view` is the
+    /// modality's vector file (it must hold the rows the graph covers).
     pub fn load(
         dir: &Path,
         modality: &str,
         view: &VectorView,
     ) -> Result<Option<(Graph, GraphMeta)>> {
         let meta_path = meta_path(dir, modality);
-        let meta = match read_meta(&meta_path)? {
-            None => return Ok(None),
-            Some(MetaFile::Legacy { .. }) => {
-                tracing::warn!(
-                    path = %meta_path.display(),
-                    "graph written by an older build (format {LEGACY_FORMAT_VERSION}); \
-                     searches scan exactly until the next index build replaces it"
-                );
-                return Ok(None);
-            }
-            Some(MetaFile::Current(m)) => m,
+        let Some(meta) = read_meta(&meta_path)? else {
+            return Ok(None);
         };
-        let graph_file = dir.join(format!("{}.hnsw.graph", meta.basename));
+        let graph_file = graph_path(dir, &meta.basename);
         if !graph_file.exists() {
             return Err(Error::corrupt(
                 &graph_file,
@@ -235,25 +194,21 @@ impl Graph {
     }
 }
 
-/// Removes a generation's files (best effort: leftovers are only disk space).
-/// `.hnsw.data` is what format-1 (`hnsw_rs`) generations also wrote.
-fn remove_files(dir: &Path, basename: &str) {
-    for ext in ["hnsw.graph", "hnsw.data"] {
-        let _ = fs::remove_file(dir.join(format!("{basename}.{ext}")));
-    }
+/// Path of a generation's graph file.
+fn graph_path(dir: &Path, basename: &str) -> PathBuf {
+    dir.join(format!("{basename}.hnsw.graph"))
 }
 
 /// Removes a modality's graph (meta file first, so an interruption leaves no
 /// meta pointing at missing files).
 pub(crate) fn remove(dir: &Path, modality: &str) -> Result<()> {
     let meta_path = meta_path(dir, modality);
-    let basename = match read_meta(&meta_path)? {
-        None => return Ok(()),
-        Some(MetaFile::Current(m)) => m.basename,
-        Some(MetaFile::Legacy { basename, .. }) => basename,
+    let Some(meta) = read_meta(&meta_path)? else {
+        return Ok(());
     };
     fs::remove_file(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-    remove_files(dir, &basename);
+    // Best effort, as in `Graph::save`.
+    let _ = fs::remove_file(graph_path(dir, &meta.basename));
     Ok(())
 }
 
@@ -262,7 +217,8 @@ pub(crate) fn meta_path(dir: &Path, modality: &str) -> PathBuf {
     dir.join(format!("{modality}.graph.meta"))
 }
 
-fn read_meta(path: &Path) -> Result<Option<MetaFile>> {
+/// The meta file at `path`; `Ok(None)` when there is none.
+fn read_meta(path: &Path) -> Result<Option<GraphMeta>> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -279,25 +235,18 @@ fn read_meta(path: &Path) -> Result<Option<MetaFile>> {
         return Err(Error::corrupt(path, "checksum mismatch"));
     }
     let version = u32::from_le_bytes(body[8..12].try_into().unwrap());
-    match version {
-        GRAPH_FORMAT_VERSION => crate::codec::decode(&body[12..])
-            .map(|m| Some(MetaFile::Current(m)))
-            .map_err(|e| Error::corrupt(path, e)),
-        LEGACY_FORMAT_VERSION => crate::codec::decode::<LegacyMeta>(&body[12..])
-            .map(|m| {
-                Some(MetaFile::Legacy {
-                    generation: m.generation,
-                    basename: m.basename,
-                })
-            })
-            .map_err(|e| Error::corrupt(path, e)),
-        _ => Err(Error::corrupt(
+    if version != GRAPH_FORMAT_VERSION {
+        return Err(Error::corrupt(
             path,
             format!("graph format version {version}, this build reads {GRAPH_FORMAT_VERSION}"),
-        )),
+        ));
     }
+    crate::codec::decode(&body[12..])
+        .map(Some)
+        .map_err(|e| Error::corrupt(path, e))
 }
 
+/// Writes a meta file atomically (magic, version, body, CRC-32 of what precedes).
 fn write_meta(path: &Path, meta: &GraphMeta) -> Result<()> {
     let mut bytes = META_MAGIC.to_vec();
     bytes.extend_from_slice(&GRAPH_FORMAT_VERSION.to_le_bytes());

@@ -23,7 +23,7 @@ const HEADER_LEN: u64 = 4096;
 const MAGIC: &[u8; 8] = b"ASTROVEC";
 const KIND_VECTORS: u32 = 1;
 /// Format version of vector files written by this build.
-pub const VECTOR_FORMAT_VERSION: u32 = 1;
+const VECTOR_FORMAT_VERSION: u32 = 1;
 const LITTLE_ENDIAN_TAG: u8 = 1;
 
 /// A read-only view of a vector file's rows, shared by searches (a snapshot).

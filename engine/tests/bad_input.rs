@@ -3,7 +3,9 @@
 
 mod common;
 
-use astrovec_engine::{AttrValue, Collection, Error, Filter, Object, SearchParams};
+use astrovec_engine::{
+    layout, AttrValue, Collection, Error, Filter, Object, SearchParams, MAX_EF, MAX_K,
+};
 
 fn fresh() -> (tempfile::TempDir, Collection) {
     let dir = tempfile::tempdir().unwrap();
@@ -122,6 +124,19 @@ fn bad_queries_are_typed_errors() {
         coll.search(&q, "image", &SearchParams::new(5).with_ef(0)),
         Err(Error::InvalidArgument { .. })
     ));
+    // The limits themselves are accepted; one past them is not.
+    assert!(coll.search(&q, "image", &SearchParams::new(MAX_K)).is_ok());
+    assert!(matches!(
+        coll.search(&q, "image", &SearchParams::new(MAX_K + 1)),
+        Err(Error::InvalidArgument { .. })
+    ));
+    assert!(coll
+        .search(&q, "image", &SearchParams::new(5).with_ef(MAX_EF))
+        .is_ok());
+    assert!(matches!(
+        coll.search(&q, "image", &SearchParams::new(5).with_ef(MAX_EF + 1)),
+        Err(Error::InvalidArgument { .. })
+    ));
     for text in [
         "redshift <",
         "redshift < 0.3 and",
@@ -195,7 +210,7 @@ fn corrupt_and_foreign_files_name_the_path() {
         Err(Error::AlreadyExists(_))
     ));
 
-    let vec_file = path.join("vectors/image.vec");
+    let vec_file = layout::vector_file(&path, "image");
     let original = std::fs::read(&vec_file).unwrap();
     let mut damaged = original.clone();
     damaged[17] ^= 0xff; // inside the header's dimension field
@@ -234,7 +249,7 @@ fn corrupt_and_foreign_files_name_the_path() {
     Collection::open(&path).unwrap();
 
     // Graph files: a damaged meta file, then a damaged graph body.
-    let meta = path.join("graphs/image.graph.meta");
+    let meta = path.join(layout::GRAPHS_DIR).join("image.graph.meta");
     let meta_bytes = std::fs::read(&meta).unwrap();
     let mut bad = meta_bytes.clone();
     let mid = bad.len() / 2;
@@ -246,7 +261,7 @@ fn corrupt_and_foreign_files_name_the_path() {
         "{err}"
     );
     std::fs::write(&meta, &meta_bytes).unwrap();
-    let graph = std::fs::read_dir(path.join("graphs"))
+    let graph = std::fs::read_dir(path.join(layout::GRAPHS_DIR))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("image.g1.hnsw.graph"))
@@ -260,4 +275,45 @@ fn corrupt_and_foreign_files_name_the_path() {
         matches!(&err, Error::Corrupt { path: p, .. } if p == &graph),
         "{err}"
     );
+}
+
+/// A graph meta file of a format version this build does not read (1 was written
+/// by an earlier, unreleased build; 3 by none yet) is refused on open with an
+/// error naming the file and the version, not skipped or misread.
+#[test]
+fn graph_meta_of_an_unknown_format_version_names_file_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c");
+    {
+        let coll = Collection::create(&path, common::config(8)).unwrap();
+        let objs: Vec<Object> = (0..50).map(good).collect();
+        coll.upsert_batch(&objs).unwrap();
+        coll.build_index().unwrap();
+    }
+    let meta = path.join(layout::GRAPHS_DIR).join("image.graph.meta");
+    let original = std::fs::read(&meta).unwrap();
+    // Layout: magic (8 bytes), version (u32 LE), body, CRC-32 of all before it.
+    assert_eq!(&original[..8], b"ASTROGPH");
+    assert_eq!(original[8..12], 2u32.to_le_bytes());
+    for version in [1u32, 3] {
+        let mut bytes = original[..original.len() - 4].to_vec();
+        bytes[8..12].copy_from_slice(&version.to_le_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        std::fs::write(&meta, &bytes).unwrap();
+        let err = Collection::open(&path).err().unwrap();
+        assert!(
+            matches!(&err, Error::Corrupt { path: p, .. } if p == &meta),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("image.graph.meta"), "{text}");
+        assert!(
+            text.contains(&format!("graph format version {version}")),
+            "{text}"
+        );
+    }
+    std::fs::write(&meta, &original).unwrap();
+    let coll = Collection::open(&path).unwrap();
+    assert!(coll.stats().modalities[0].graph_loaded);
 }

@@ -1,4 +1,5 @@
-//! Helpers shared by the engine's integration tests.
+//! Helpers shared by the engine's integration tests and benches. Each test binary
+//! compiles its own copy and uses only some of them, hence `allow(dead_code)`.
 #![allow(dead_code)]
 
 use astrovec_engine::{AttributeDef, CollectionConfig, HnswConfig, ModalityConfig};

@@ -101,11 +101,14 @@ impl State {
 pub struct Collection {
     dir: PathBuf,
     config: CollectionConfig,
+    /// Objects, blobs and the manifest.
     store: Store,
+    /// What searches read; the writer takes the write lock only to publish.
     state: RwLock<State>,
     /// The vector files (one per modality, config order), held by the one writer:
     /// apart from [`State`], so that searches never wait on the writer's I/O.
     writer: Mutex<Vec<VectorFile>>,
+    /// Rows of recently used filters (see [`FilterCache`]).
     filter_cache: Mutex<FilterCache>,
 }
 

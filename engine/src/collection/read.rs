@@ -1,7 +1,7 @@
 //! Reading stored objects: records, blobs, embeddings, and the ids of live
 //! objects (all, or those a filter matches).
 
-use super::records::{blob_key, id_key, ObjectRecord};
+use super::records::{blob_key, blob_name, id_key, ObjectRecord};
 use super::types::StoredObject;
 use super::Collection;
 use crate::codec;
@@ -22,7 +22,7 @@ impl Collection {
             .store
             .keys_with_prefix(CF_BLOBS, &id_key(id))?
             .into_iter()
-            .map(|k| String::from_utf8_lossy(&k[8..]).into_owned())
+            .map(|k| blob_name(&k))
             .collect();
         Ok(StoredObject {
             id,

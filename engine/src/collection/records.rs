@@ -45,3 +45,8 @@ pub(super) fn blob_key(id: u64, name: &str) -> Vec<u8> {
     k.extend_from_slice(name.as_bytes());
     k
 }
+
+/// The blob name in a key made by [`blob_key`] (what follows the object's [`id_key`]).
+pub(super) fn blob_name(key: &[u8]) -> String {
+    String::from_utf8_lossy(&key[id_key(0).len()..]).into_owned()
+}

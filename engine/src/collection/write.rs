@@ -13,6 +13,9 @@ use crate::sky;
 use crate::storage::{Batch, CF_BLOBS, CF_META, CF_OBJECTS};
 use crate::vectors::row_crc;
 
+/// Longest blob name, in bytes.
+const MAX_BLOB_NAME_BYTES: usize = 64;
+
 /// An object checked against the config: attributes by config index, embeddings
 /// unit-norm by modality index.
 struct Prepared {
@@ -61,10 +64,10 @@ impl Collection {
             vectors[m] = Some(self.prepare_vector(m, v)?);
         }
         for (name, bytes) in &o.blobs {
-            if name.is_empty() || name.len() > 64 {
+            if name.is_empty() || name.len() > MAX_BLOB_NAME_BYTES {
                 return Err(Error::invalid(
                     "blob name",
-                    format!("`{name}` must be 1–64 bytes"),
+                    format!("`{name}` must be 1–{MAX_BLOB_NAME_BYTES} bytes"),
                 ));
             }
             if bytes.len() > MAX_BLOB_BYTES {

@@ -97,6 +97,7 @@ impl Hnsw {
         }
     }
 
+    /// Replaces `node`'s list on `layer` with `ids` (the caller holds its lock).
     fn set_list(&self, node: u32, layer: u8, ids: &[Cand]) {
         let list = self.list(node, layer);
         for (slot, c) in list[1..].iter().zip(ids) {
@@ -122,6 +123,9 @@ impl Hnsw {
         rest.par_iter().for_each(|&r| self.insert_one(view, r));
     }
 
+    /// Inserts one row: greedy descent to its level, then on each layer from there
+    /// down a best-first search for candidates, the heuristic's choice of them as
+    /// its neighbours, and a link back from each.
     fn insert_one(&self, view: &VectorView, row: u32) {
         let level = self.levels[row as usize];
         let q = view.row(row);

@@ -95,7 +95,9 @@ pub(crate) struct Hnsw {
     m: usize,
     /// Neighbours per node on layer 0 (2·m, as in the paper).
     m0: usize,
+    /// Candidate list size while inserting.
     ef_construction: usize,
+    /// Components per row (checked against the vector file on load).
     dim: usize,
     /// Level of each row, or [`ABSENT`].
     levels: Vec<u8>,
@@ -103,10 +105,13 @@ pub(crate) struct Hnsw {
     links0: Vec<AtomicU32>,
     /// Start of each row's upper-layer block in `upper` (`level · (m + 1)` words).
     upper_start: Vec<usize>,
+    /// Upper-layer lists: per node, `m + 1` words (count, then ids) per layer above 0.
     upper: Vec<AtomicU32>,
     /// Writers of a node's lists hold its lock (readers do not).
     locks: Vec<Mutex<()>>,
+    /// Where searches and insertions start (`None` while the graph is empty).
     entry: RwLock<Option<Entry>>,
+    /// Nodes in the graph.
     points: AtomicUsize,
     /// Half-float copy of the rows the traversal reads, when attached.
     half: Option<HalfRows>,
