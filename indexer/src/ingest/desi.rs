@@ -33,9 +33,9 @@ use rayon::prelude::*;
 
 use super::error::{IngestError, Result};
 use super::mapping::Mapping;
-use super::parquet::PlannedAttribute;
+use super::plan::{Ignored, PlannedAttribute};
+use super::read::Batches;
 use super::row::{check_position, Row, RowOutcome, SPECTRUM_LEN};
-use super::source::Batches;
 use crate::fits::{Column, FitsFile, Hdu};
 
 /// First wavelength of the AstroCLIP/DESI grid, Å.
@@ -239,9 +239,6 @@ pub fn redrock_attributes() -> Vec<PlannedAttribute> {
         def("SPECTYPE", "spectype", AttributeKind::Category, ""),
     ]
 }
-
-/// A column not read, with the reason (as in the report).
-pub type Ignored = (String, String);
 
 /// FIBERMAP columns read as attributes: those named in the mapping's
 /// `[attributes]` (FITS sources keep no unnamed column: a FIBERMAP has ~80).

@@ -24,13 +24,11 @@ use astrovec_engine::{AttrValue, AttributeDef, AttributeKind};
 use hdf5_metno as h5;
 use rayon::prelude::*;
 
-use super::desi::Ignored;
 use super::error::{IngestError, Result};
-use super::images::POSITION_KNOWN;
 use super::mapping::{attribute_name_for, ImageLayout, Mapping, UnknownColumns};
-use super::parquet::{to_image, to_spectrum, Plan, PlannedAttribute};
+use super::plan::{to_image, to_spectrum, Ignored, Plan, PlannedAttribute, POSITION_KNOWN};
+use super::read::Batches;
 use super::row::{check_finite, check_position, Row, RowOutcome};
-use super::source::Batches;
 
 /// Which layout a file has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,11 +338,6 @@ impl Hdf5Source {
             min_image_size,
         };
         Ok((src, plan))
-    }
-
-    /// The layout found.
-    pub fn layout(&self) -> Layout {
-        self.layout
     }
 
     /// The file.

@@ -31,19 +31,15 @@ use std::path::{Path, PathBuf};
 use astrovec_engine::{AttrValue, AttributeDef, AttributeKind};
 use rayon::prelude::*;
 
-use super::desi::Ignored;
 use super::error::{IngestError, Result};
 use super::mapping::{attribute_name_for, Mapping, UnknownColumns};
-use super::parquet::PlannedAttribute;
+use super::plan::{Ignored, PlannedAttribute, POSITION_KNOWN};
+use super::read::Batches;
 use super::row::{check_finite, check_position, Image, ImageKind, Row, RowOutcome};
-use super::source::Batches;
 use crate::fits::FitsFile;
 
 /// Extensions read as image files.
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "fits", "fit"];
-
-/// Name of the attribute saying whether an image's position is known.
-pub const POSITION_KNOWN: &str = "position_known";
 
 fn ext(p: &Path) -> String {
     p.extension()

@@ -3,6 +3,10 @@
 //! (read → validate → batch → encode → write → index), resumable progress
 //! ([`progress`]), deterministic sharding ([`shard`]) and [`merge`] of shard
 //! collections.
+//!
+//! The readers ([`parquet`], [`hdf5`], [`desi`], [`images`], [`npy`]) share the
+//! row [`plan`] and the [`read`] interface and know nothing of each other;
+//! [`source`] tells the inputs apart and opens each with its reader.
 
 pub mod desi;
 pub mod error;
@@ -13,7 +17,9 @@ pub mod merge;
 pub mod npy;
 pub mod parquet;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
+pub mod read;
 pub mod row;
 pub mod shard;
 pub mod source;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{IngestError, Result};
+use super::read::{Batches, Source};
 use super::row::check_finite;
-use super::source::{Batches, Source};
 
 /// True when a mapping's `[embeddings]` value names an `.npy` file.
 pub fn is_npy(value: &str) -> bool {

@@ -1,10 +1,9 @@
-//! Inputs of an ingest behind one trait, so the pipeline reads any of them the same
-//! way: rows in file order, from any starting row, plus the ids alone (to rebuild
-//! the duplicate check on `--resume`).
+//! The dispatcher of an ingest's inputs: tells each input's kind (by extension,
+//! or by content for FITS), checks that one ingest reads one kind, and opens every
+//! input with its reader under one plan, behind the [`Source`] trait of
+//! [`super::read`]. The only module that knows every reader.
 
-use std::path::Path;
-
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::desi::{self, CoaddSource};
 use super::error::{IngestError, Result};
@@ -12,35 +11,10 @@ use super::hdf5::Hdf5Source;
 use super::images::{self, ImageSetSource};
 use super::mapping::Mapping;
 use super::npy;
-use super::parquet::{ParquetSource, Plan, PlannedAttribute};
-use super::row::RowOutcome;
+use super::parquet::ParquetSource;
+use super::plan::{Plan, PlannedAttribute, POSITION_KNOWN};
+pub use super::read::{Batches, Source};
 use crate::fits::FitsFile;
-
-/// Batches of row outcomes.
-pub type Batches<'a> = Box<dyn Iterator<Item = Result<Vec<RowOutcome>>> + 'a>;
-
-/// A catalog input.
-pub trait Source: Send {
-    /// The file (or directory) read.
-    fn path(&self) -> &Path;
-    /// Number of rows.
-    fn len(&self) -> u64;
-    /// True when there are no rows.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Rows from `start` on, in batches of about `batch` rows.
-    fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>>;
-    /// The ids of rows `0..end` (`None` where a row has no valid id).
-    fn ids(&self, end: u64) -> Result<Vec<Option<u64>>>;
-    /// Size of the input in bytes (with the path and rows, it identifies the
-    /// input on `--resume`).
-    fn bytes(&self) -> Result<u64> {
-        Ok(std::fs::metadata(self.path())
-            .map_err(|e| IngestError::io(self.path(), e))?
-            .len())
-    }
-}
 
 impl Source for ParquetSource {
     fn path(&self) -> &Path {
@@ -346,7 +320,7 @@ fn open_readers(
             attributes.push(PlannedAttribute {
                 column: "(position source)".into(),
                 def: astrovec_engine::AttributeDef {
-                    name: images::POSITION_KNOWN.into(),
+                    name: POSITION_KNOWN.into(),
                     kind: astrovec_engine::AttributeKind::Int,
                     unit: String::new(),
                 },

@@ -8,8 +8,6 @@ pub use astrovec_engine::blobs::{IMAGE_PNG, THUMB_PNG};
 
 use super::row::{Image, ImageKind};
 
-/// Blob name of the thumbnail (the engine's shared name).
-pub const THUMB_BLOB: &str = THUMB_PNG;
 /// Largest side of a thumbnail, pixels (a 152-px cutout becomes 76 px).
 pub const THUMB_MAX_SIDE: usize = 96;
 
