@@ -8,6 +8,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use astrovec_encoders::model::astroclip::WEIGHTS_FILE;
+use astrovec_engine::layout::encoder_dir;
 use astrovec_engine::{AttrValue, Collection, SearchParams};
 
 fn data_dir() -> PathBuf {
@@ -135,7 +137,7 @@ fn desi_coadds_and_redrock_files_ingest_on_the_command_line() {
     assert!(matches!(o.attributes["redshift"], AttrValue::Float(z) if (z - 0.3687).abs() < 1e-3));
     assert!(o.blobs.contains(&"spectrum.f16".to_string()));
     // The random model is kept with the collection for the server.
-    assert!(dir.join("encoder/model.safetensors").is_file());
+    assert!(encoder_dir(&dir).join(WEIGHTS_FILE).is_file());
     // A FITS file of another kind (a stacked spectrum) is read as a cutout and
     // rejected with the reason, not silently dropped.
     let x = tmp.path().join("x");

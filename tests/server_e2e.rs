@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
+use astrovec_engine::layout::encoder_dir;
 use astrovec_indexer::mock::{MockConfig, MockSurvey};
 use serde_json::{json, Value};
 
@@ -121,10 +123,10 @@ fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
     eprintln!("ingest of {COUNT}: {:.1} s", t.elapsed().as_secs_f64());
     // Collections ingested by builds that did not yet keep the model beside the data
     // get the one they were embedded with.
-    let enc_dir = coll.join("encoder");
-    if !enc_dir.join("model.safetensors").exists() {
+    let enc_dir = encoder_dir(&coll);
+    if !enc_dir.join(WEIGHTS_FILE).exists() {
         std::fs::create_dir_all(&enc_dir).unwrap();
-        for f in ["config.json", "model.safetensors"] {
+        for f in [CONFIG_FILE, WEIGHTS_FILE] {
             std::fs::copy(model.join(f), enc_dir.join(f)).unwrap();
         }
     }

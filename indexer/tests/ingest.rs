@@ -10,7 +10,9 @@ use arrow_array::{
     ArrayRef, FixedSizeListArray, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use arrow_schema::{DataType, Field, Schema};
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::{AstroClipConfig, BackendChoice, CpuBackend, Encoder};
+use astrovec_engine::layout::{encoder_dir, ENCODER_SOURCE_FILE};
 use astrovec_engine::{AttrValue, Collection};
 use astrovec_indexer::ingest::{
     ingest, merge, Embedder, IngestError, IngestOptions, Mapping, Reject, Shard,
@@ -85,7 +87,7 @@ fn tiny(dir: &Path) -> Embedder {
     }
     Embedder::Model {
         config: Box::new(AstroClipConfig::tiny()),
-        weights: Some(model.join("model.safetensors")),
+        weights: Some(model.join(WEIGHTS_FILE)),
         backend: BackendChoice::Cpu,
         batch_size: 16,
         name: "tiny".into(),
@@ -488,16 +490,16 @@ fn three_shards_merged_equal_one_run() {
     let whole = ingest(&one).unwrap();
     assert_eq!(whole.rows_written, 150);
     // The collection carries the model it was embedded with, as given.
-    for f in ["config.json", "model.safetensors"] {
+    for f in [CONFIG_FILE, WEIGHTS_FILE] {
         assert_eq!(
-            std::fs::read(tmp.path().join("one/encoder").join(f)).unwrap(),
+            std::fs::read(encoder_dir(&tmp.path().join("one")).join(f)).unwrap(),
             std::fs::read(tmp.path().join("model").join(f)).unwrap(),
             "{f}"
         );
     }
+    let source_file = encoder_dir(&tmp.path().join("one")).join(ENCODER_SOURCE_FILE);
     let source: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("one/encoder/source.json")).unwrap())
-            .unwrap();
+        serde_json::from_slice(&std::fs::read(source_file).unwrap()).unwrap();
     assert_eq!(source["name"], "tiny");
     assert_eq!(
         source["weights"],
@@ -519,7 +521,7 @@ fn three_shards_merged_equal_one_run() {
     let merged = tmp.path().join("merged");
     let m = merge(&shards, &merged, 64).unwrap();
     assert_eq!((m.objects, m.duplicates), (150, 0));
-    assert!(merged.join("encoder/model.safetensors").is_file());
+    assert!(encoder_dir(&merged).join(WEIGHTS_FILE).is_file());
     let a = collection_vectors(&tmp.path().join("one"));
     let b = collection_vectors(&merged);
     assert_eq!(a.len(), b.len());

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::{AstroClipConfig, BackendChoice, CpuBackend, Encoder};
+use astrovec_engine::layout::{encoder_dir, ENCODER_SOURCE_FILE};
 use astrovec_engine::{AttrValue, Collection};
 use astrovec_indexer::fits::write::{self as fw, Col, Pixels};
 use astrovec_indexer::fits::FitsFile;
@@ -132,7 +134,7 @@ fn tiny_weights(dir: &Path) -> PathBuf {
         .save_dir(&model)
         .unwrap();
     let file = dir.join("tiny-weights.safetensors");
-    std::fs::rename(model.join("model.safetensors"), &file).unwrap();
+    std::fs::rename(model.join(WEIGHTS_FILE), &file).unwrap();
     file
 }
 
@@ -183,12 +185,14 @@ fn two_real_spectra_ingest_with_redrock_redshifts() {
     assert_eq!(back.len(), 7781);
     assert!((back[6732] - flux[6732]).abs() < 2e-3 * flux[6732].abs());
     // The model given as a bare weights file is saved with the collection.
-    assert!(dir.join("encoder/config.json").is_file());
-    assert!(dir.join("encoder/model.safetensors").is_file());
+    let saved_dir = encoder_dir(&dir);
+    assert!(saved_dir.join(CONFIG_FILE).is_file());
+    assert!(saved_dir.join(WEIGHTS_FILE).is_file());
     let source: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("encoder/source.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(saved_dir.join(ENCODER_SOURCE_FILE)).unwrap())
+            .unwrap();
     assert_eq!(source["weights"], weights.display().to_string());
-    let saved = Encoder::<CpuBackend>::load_dir(dir.join("encoder"), &Default::default()).unwrap();
+    let saved = Encoder::<CpuBackend>::load_dir(saved_dir, &Default::default()).unwrap();
     let given =
         Encoder::<CpuBackend>::load(&AstroClipConfig::tiny(), &weights, &Default::default())
             .unwrap();

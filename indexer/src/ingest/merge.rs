@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use astrovec_engine::layout::encoder_dir;
 use astrovec_engine::{Collection, IndexReport, Object};
 use serde::{Deserialize, Serialize};
 
@@ -98,15 +99,15 @@ pub fn merge(inputs: &[PathBuf], output: &Path, batch_size: usize) -> Result<Mer
     })
 }
 
-/// Copies the model the shards were embedded with (`encoder/`, see
-/// `pipeline::load_encoder`) so the merged collection can encode queries too.
+/// Copies the model the shards were embedded with (`encoder/`, written by the
+/// pipeline's model directory step) so the merged collection can encode queries too.
 /// Every shard must use the same `--weights`, so the first shard's copy serves.
 fn copy_model(shard: &Path, output: &Path) -> Result<()> {
-    let src = shard.join("encoder");
+    let src = encoder_dir(shard);
     let Ok(entries) = std::fs::read_dir(&src) else {
         return Ok(()); // precomputed embeddings: no model
     };
-    let dst = output.join("encoder");
+    let dst = encoder_dir(output);
     std::fs::create_dir_all(&dst).map_err(|e| IngestError::io(&dst, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| IngestError::io(&src, e))?;
