@@ -3,10 +3,10 @@
 
 use std::sync::OnceLock;
 
-use super::error::{MockError, Result};
+use super::catalog::Catalog;
+use super::error::Result;
 use super::filters::Filter;
 use super::fit::{fit_catalog, FittedGalaxy};
-use super::fits;
 use super::sed::Templates;
 
 const CATALOG_FITS: &[u8] = include_bytes!("../../data/sdss_gst_10k.fits");
@@ -20,69 +20,6 @@ macro_rules! filter {
             include_str!(concat!("../../data/filters/", $file)),
         )
     };
-}
-
-/// The SDSS catalog columns the mock needs, one entry per galaxy.
-#[derive(Debug, Clone)]
-pub(crate) struct Catalog {
-    pub ra: Vec<f64>,
-    pub dec: Vec<f64>,
-    pub z: Vec<f64>,
-    /// ugriz model fluxes (nanomaggies, SDSS system, not extinction-corrected).
-    pub modelflux: Vec<[f64; 5]>,
-    /// Their inverse variances (nanomaggies⁻²).
-    pub ivar: Vec<[f64; 5]>,
-    /// Galactic extinction (mag) per band.
-    pub extinction: Vec<[f64; 5]>,
-}
-
-impl Catalog {
-    fn from_fits(bytes: &[u8]) -> Result<Self> {
-        const FILE: &str = "sdss_gst_10k.fits";
-        let hdus = fits::read_hdus(bytes, FILE)?;
-        let table = hdus
-            .iter()
-            .find(|h| h.keyword("XTENSION") == Some("BINTABLE"))
-            .ok_or_else(|| MockError::Fits {
-                file: FILE,
-                reason: "no binary table".into(),
-            })?;
-        let rows = table.rows();
-        let scalar = |name: &str| -> Result<Vec<f64>> {
-            let (rep, v) = table.column_f64(name)?;
-            if rep != 1 || v.len() != rows {
-                return Err(MockError::Fits {
-                    file: FILE,
-                    reason: format!("{name} is not a scalar column"),
-                });
-            }
-            Ok(v)
-        };
-        let five = |name: &str| -> Result<Vec<[f64; 5]>> {
-            let (rep, v) = table.column_f64(name)?;
-            if rep != 5 {
-                return Err(MockError::Fits {
-                    file: FILE,
-                    reason: format!("{name} does not have 5 bands"),
-                });
-            }
-            Ok(v.chunks_exact(5)
-                .map(|c| [c[0], c[1], c[2], c[3], c[4]])
-                .collect())
-        };
-        Ok(Self {
-            ra: scalar("RA")?,
-            dec: scalar("DEC")?,
-            z: scalar("Z")?,
-            modelflux: five("MODELFLUX")?,
-            ivar: five("MODELFLUX_IVAR")?,
-            extinction: five("EXTINCTION")?,
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.z.len()
-    }
 }
 
 /// Templates, filters and the fitted parent catalog, shared by all surveys.

@@ -124,18 +124,10 @@ impl Filter {
         (self.wave[0], self.wave[self.wave.len() - 1])
     }
 
-    /// Quadrature grid (Å) and weights for [`Filter::maggies_of`].
+    /// Quadrature grid (Å) and weights of the band integral (see
+    /// `Templates::band_maggies`).
     pub(crate) fn quadrature(&self) -> (&[f64], &[f64]) {
         (&self.grid, &self.weight)
-    }
-
-    /// AB maggies of a spectrum given as a function of wavelength (Å → erg s⁻¹ cm⁻² Å⁻¹).
-    pub fn maggies_of(&self, f_lambda: impl Fn(f64) -> f64) -> f64 {
-        self.grid
-            .iter()
-            .zip(&self.weight)
-            .map(|(&l, &w)| w * f_lambda(l))
-            .sum()
     }
 
     /// AB maggies contributed by an unresolved emission line of integrated flux

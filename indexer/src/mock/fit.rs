@@ -1,6 +1,6 @@
 //! Non-negative least squares fits of the kcorrect basis to SDSS ugriz photometry.
 
-use super::data::Catalog;
+use super::catalog::Catalog;
 use super::filters::Filter;
 use super::sed::{Templates, NT};
 

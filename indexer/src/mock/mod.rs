@@ -36,6 +36,7 @@
 //! # Ok::<(), astrovec_indexer::mock::MockError>(())
 //! ```
 
+mod catalog;
 pub mod cosmology;
 mod data;
 mod error;
