@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use ndarray::{Array1, Array2, Array4};
 
 fn s(p: &Path) -> &str {
@@ -53,8 +54,8 @@ fn train_resume_pretrain_embed_ingest_eval() {
     let args = one_epoch(&cat, &model, &[]);
     common::run_ok(&args);
     for f in [
-        "config.json",
-        "model.safetensors",
+        CONFIG_FILE,
+        WEIGHTS_FILE,
         "MODEL_CARD.md",
         "training.json",
         "loss.png",
@@ -203,14 +204,14 @@ fn train_resume_pretrain_embed_ingest_eval() {
         "--quiet",
     ]);
     assert_eq!(
-        std::fs::read(spec.join("config.json")).unwrap(),
-        std::fs::read(aligned.join("config.json")).unwrap(),
+        std::fs::read(spec.join(CONFIG_FILE)).unwrap(),
+        std::fs::read(aligned.join(CONFIG_FILE)).unwrap(),
         "--init keeps the pre-trained model's architecture"
     );
 
     // 4. `embed` on .npy inputs with the trained model: one finite, non-zero
     // embedding per row (not normalised), different for different inputs.
-    let cfg = json(&model.join("config.json"));
+    let cfg = json(&model.join(CONFIG_FILE));
     let size = cfg["image_backbone"]["image_size"].as_u64().unwrap() as usize;
     let len = cfg["spectrum_backbone"]["spectrum_length"]
         .as_u64()
