@@ -1,5 +1,6 @@
 //! End-to-end test of `astrovec collection …`: the README's collection commands run
-//! against the real binary.
+//! against the real binary; and the one name, `--db`, every subcommand gives the
+//! collection directory.
 
 mod common;
 
@@ -162,4 +163,53 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type `complex`"));
+}
+
+/// Runs `astrovec ARGS…`, expecting it to fail as a command (exit status 1), not as
+/// a command line clap refuses (status 2); returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_astrovec"))
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "astrovec {args:?}: {stderr}");
+    stderr
+}
+
+/// Every subcommand that takes a collection directory names it `--db DIR`, and the
+/// older spellings (`ingest -c` / `--collection`, `merge -o` / `--out`) still work:
+/// each run below reaches the directory it was given.
+#[test]
+fn every_subcommand_names_the_collection_directory_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let empty = path("empty");
+    astrovec(&["collection", "create", "--db", &empty, "--dim", "16"]);
+    for flag in ["--db", "--out", "-o"] {
+        let merged = path(&format!("merged{flag}"));
+        let report = astrovec(&["merge", &empty, flag, &merged]);
+        assert_eq!(report["output"], merged.as_str(), "merge {flag}");
+        assert_eq!(report["objects"], 0, "merge {flag}");
+    }
+    let catalog = path("catalog.parquet");
+    common::run_ok(&["mock", "-n", "2", "--quiet", "-o", &catalog]);
+    for flag in ["--db", "--collection", "-c"] {
+        let args = [
+            "ingest", &catalog, flag, &empty, "--preset", "tiny", "--quiet",
+        ];
+        let err = fails(&args);
+        assert!(
+            err.contains(&format!("{empty} already exists")),
+            "ingest {flag}: {err}"
+        );
+    }
+    let err = fails(&["eval", "--db", &empty, "--out", &path("eval")]);
+    assert!(err.contains(&format!("{empty}: 0 objects")), "eval: {err}");
+    let nothing = path("nothing");
+    let err = fails(&["serve", "--db", &nothing]);
+    assert!(
+        err.contains(&format!("opening the collections in {nothing}")),
+        "serve: {err}"
+    );
 }

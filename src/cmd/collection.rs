@@ -18,7 +18,7 @@ pub enum Command {
     /// Create an empty collection.
     Create {
         /// Collection directory (must not exist or be empty).
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
         /// Modalities, comma-separated.
         #[arg(long, default_value = "image,spectrum", value_delimiter = ',')]
@@ -43,7 +43,7 @@ pub enum Command {
     /// (`{"id":1,"ra":150.1,"dec":2.2,"attributes":{"redshift":0.1},"embeddings":{"image":[...]}}`).
     Insert {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
         /// JSON-lines file (`-` for standard input).
         #[arg(long)]
@@ -55,31 +55,31 @@ pub enum Command {
     /// Fold new vectors into the HNSW graphs.
     BuildIndex {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
     },
     /// Rebuild the HNSW graphs from live vectors only (drops deleted nodes).
     Optimize {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
     },
     /// Print sizes, modalities and index state.
     Info {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
     },
     /// Check every stored vector against its checksum.
     Verify {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
     },
     /// Nearest neighbours of a stored object (cross-modal with --from/--to).
     Search {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
         /// Query object id.
         #[arg(long)]
@@ -106,7 +106,7 @@ pub enum Command {
     /// Objects within a radius of a sky position.
     Cone {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
         /// Right ascension of the centre, ICRS degrees.
         #[arg(long, allow_hyphen_values = true)]
@@ -124,7 +124,7 @@ pub enum Command {
     /// Delete a collection directory.
     Drop {
         /// Collection directory.
-        #[arg(long)]
+        #[arg(long, value_name = "DIR")]
         db: PathBuf,
     },
 }

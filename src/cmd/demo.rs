@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::{AstroClipConfig, BackendChoice};
 use astrovec_engine::{AttrValue, Collection, SearchParams};
+use astrovec_indexer::ingest::pipeline::REPORT_FILE;
 use astrovec_indexer::ingest::{ingest, Embedder, IngestOptions};
 use astrovec_indexer::mock::{MockConfig, MockSurvey};
 use serde::{Deserialize, Serialize};
@@ -93,8 +95,7 @@ pub fn run(args: Args) -> Result<()> {
     let previous: Option<Stamp> = std::fs::read(&stamp_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let reusable =
-        previous.as_ref() == Some(&stamp) && collection.join("ingest-report.json").exists();
+    let reusable = previous.as_ref() == Some(&stamp) && collection.join(REPORT_FILE).exists();
 
     if reusable {
         eprintln!(
@@ -138,13 +139,13 @@ pub fn run(args: Args) -> Result<()> {
             "embedding images and spectra with the default model, writing the collection",
         );
         std::fs::create_dir_all(&db)?;
-        let config = AstroClipConfig::load_json(model_dir.join("config.json"))?;
+        let config = AstroClipConfig::load_json(model_dir.join(CONFIG_FILE))?;
         let mut opts = IngestOptions::new(
             vec![catalog.clone()],
             collection.clone(),
             Embedder::Model {
                 config: Box::new(config),
-                weights: Some(model_dir.join("model.safetensors")),
+                weights: Some(model_dir.join(WEIGHTS_FILE)),
                 backend: BackendChoice::Cpu,
                 batch_size: 32,
                 name: "astrovec-small".into(),
@@ -224,11 +225,11 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Writes the built-in default model to `dir` (once) and returns `dir`.
 fn write_default_model(dir: &Path) -> Result<PathBuf> {
-    let weights = dir.join("model.safetensors");
+    let weights = dir.join(WEIGHTS_FILE);
     let current = std::fs::read(&weights).ok();
     if current.as_deref() != Some(DEFAULT_WEIGHTS) {
         std::fs::create_dir_all(dir)?;
-        std::fs::write(dir.join("config.json"), DEFAULT_CONFIG)?;
+        std::fs::write(dir.join(CONFIG_FILE), DEFAULT_CONFIG)?;
         std::fs::write(&weights, DEFAULT_WEIGHTS)?;
     }
     Ok(dir.to_path_buf())

@@ -29,8 +29,8 @@ use crate::plot;
 /// Arguments of `astrovec eval`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The collection to evaluate (embeddings and labels are read from it).
-    #[arg(long)]
+    /// Collection directory to evaluate (embeddings and labels are read from it).
+    #[arg(long, value_name = "DIR")]
     pub db: PathBuf,
     /// Output directory (evaluation.json, evaluation.md, PNG plots).
     #[arg(long)]

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::{AstroClipConfig, BackendChoice};
 use astrovec_engine::HnswConfig;
 use astrovec_indexer::ingest::{ingest, Embedder, IngestOptions, Mapping, Shard};
@@ -24,8 +25,8 @@ pub struct Args {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Collection directory to create (or to continue with --resume).
-    #[arg(long, short = 'c', value_name = "DIR")]
-    pub collection: PathBuf,
+    #[arg(long = "db", short = 'c', alias = "collection", value_name = "DIR")]
+    pub db: PathBuf,
     /// Column mapping (TOML or JSON): id/ra/dec/image/spectrum columns, attributes,
     /// precomputed embedding columns, what to do with unknown columns.
     #[arg(long, value_name = "FILE")]
@@ -110,9 +111,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         // A model directory names the model; otherwise the preset does.
         let (config, weights, name) = match &args.weights {
             Some(w) if w.is_dir() => (
-                AstroClipConfig::load_json(w.join("config.json"))
-                    .with_context(|| format!("reading {}/config.json", w.display()))?,
-                Some(w.join("model.safetensors")),
+                AstroClipConfig::load_json(w.join(CONFIG_FILE))
+                    .with_context(|| format!("reading {}/{CONFIG_FILE}", w.display()))?,
+                Some(w.join(WEIGHTS_FILE)),
                 w.file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| args.preset.clone()),
@@ -137,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             name,
         }
     };
-    let mut opts = IngestOptions::new(args.inputs.clone(), args.collection.clone(), embedder);
+    let mut opts = IngestOptions::new(args.inputs.clone(), args.db.clone(), embedder);
     opts.mapping = mapping;
     opts.batch_size = args.batch_size;
     opts.resume = args.resume;

@@ -9,9 +9,9 @@ pub struct Args {
     /// Shard collection directories.
     #[arg(required = true, value_name = "DIR")]
     pub inputs: Vec<PathBuf>,
-    /// The merged collection to create.
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: PathBuf,
+    /// The merged collection directory to create.
+    #[arg(long = "db", short = 'o', alias = "out", value_name = "DIR")]
+    pub db: PathBuf,
     /// Objects per write.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
@@ -19,7 +19,7 @@ pub struct Args {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let report = astrovec_indexer::ingest::merge(&args.inputs, &args.out, args.batch_size)?;
+    let report = astrovec_indexer::ingest::merge(&args.inputs, &args.db, args.batch_size)?;
     eprintln!(
         "merged {} collection(s) into {}: {} objects ({} duplicate ids), {:.2} s copying",
         report.inputs.len(),

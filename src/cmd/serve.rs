@@ -14,8 +14,9 @@ use astrovec_server::{open_collections, AppState, ServerConfig};
 /// Arguments of `astrovec serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A collection directory, or a directory holding collections as subdirectories.
-    #[arg(long)]
+    /// A collection directory, or a directory holding collections as subdirectories
+    /// (each served under its directory name).
+    #[arg(long, value_name = "DIR")]
     db: PathBuf,
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, default_value = "127.0.0.1:8080")]
