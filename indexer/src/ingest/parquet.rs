@@ -97,9 +97,11 @@ fn check_float_list(path: &Path, schema: &Schema, column: &str) -> Result<()> {
     Ok(())
 }
 
+// The plan of a Parquet catalog comes from its Arrow schema, so it is made here,
+// beside the reader; the other readers build theirs in `source` or their own module.
 impl Plan {
-    /// Decides the plan for `path` (the first input) under `mapping`. `min_image_size`
-    /// is the encoder's crop size, or 0 when no encoder runs.
+    /// Decides the plan for the Parquet catalog `path` (the first input) under
+    /// `mapping`. `min_image_size` is the encoder's crop size, or 0 when no encoder runs.
     pub fn new(path: &Path, mapping: &Mapping, min_image_size: usize) -> Result<Plan> {
         let schema = read_schema(path)?;
         let has = |c: &str| schema.field_with_name(c).is_ok();

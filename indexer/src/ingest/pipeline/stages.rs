@@ -53,6 +53,8 @@ struct Ready {
     seconds: f64,
 }
 
+/// Runs the three stages over `sources` from the progress marker's position until
+/// every row is written, or until the first error (committed batches stay).
 pub(super) fn run_stages(
     opts: &IngestOptions,
     sources: Vec<Box<dyn Source>>,
