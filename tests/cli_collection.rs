@@ -165,6 +165,30 @@ fn bad_arguments_fail_with_a_message_naming_the_problem() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown type `complex`"));
 }
 
+/// `serve`'s limits stay inside what the engine accepts: k up to `MAX_K`, ef up to
+/// `MAX_EF`, each refused with a message naming the flag and its range.
+#[test]
+fn serve_refuses_limits_beyond_the_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().to_str().unwrap();
+    let max_k = astrovec_engine::MAX_K.to_string();
+    let max_ef = astrovec_engine::MAX_EF.to_string();
+    let past_k = (astrovec_engine::MAX_K + 1).to_string();
+    let past_ef = (astrovec_engine::MAX_EF + 1).to_string();
+    for (flag, value, range) in [
+        ("--max-k", "0", &max_k),
+        ("--max-k", past_k.as_str(), &max_k),
+        ("--max-ef", "0", &max_ef),
+        ("--max-ef", past_ef.as_str(), &max_ef),
+    ] {
+        let stderr = fails(&["serve", "--db", db, flag, value]);
+        assert!(
+            stderr.contains(&format!("{flag} must be in 1..={range}")),
+            "serve {flag} {value}: {stderr}"
+        );
+    }
+}
+
 /// Runs `astrovec ARGS…`, expecting it to fail as a command (exit status 1), not as
 /// a command line clap refuses (status 2); returns its stderr.
 fn fails(args: &[&str]) -> String {

@@ -75,10 +75,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.max_k == 0 || args.max_k > astrovec_engine::MAX_K {
         bail!("--max-k must be in 1..={}", astrovec_engine::MAX_K);
     }
+    if args.max_ef == 0 || args.max_ef > astrovec_engine::MAX_EF {
+        bail!("--max-ef must be in 1..={}", astrovec_engine::MAX_EF);
+    }
     let mut config = ServerConfig {
         max_body_bytes: args.max_body_mb.max(1) << 20,
         max_k: args.max_k,
-        max_ef: args.max_ef.max(1),
+        max_ef: args.max_ef,
         max_batch: args.max_batch.max(1),
         max_cone_rows: args.max_cone_rows.max(1),
         request_timeout: Duration::from_secs_f64(args.timeout_s),
