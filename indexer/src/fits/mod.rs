@@ -12,6 +12,9 @@
 //! Anything else (variable-length arrays, compressed HDUs, random groups) is
 //! refused with an error naming the file, the HDU and the column.
 //!
+//! A file on disk ([`FitsFile::open`]) and bytes in memory ([`FitsFile::from_bytes`],
+//! e.g. the data files compiled into the binary) are read by the same code.
+//!
 //! This module reads the headers (cards, HDU layout, data extents); `image` reads
 //! numeric images, `table` binary-table columns, and [`write`] builds FITS files
 //! in memory for tests.
@@ -19,6 +22,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod image;
 mod table;
@@ -52,10 +56,20 @@ pub struct FitsError {
 /// Result alias of the FITS reader.
 pub type Result<T, E = FitsError> = std::result::Result<T, E>;
 
+/// Where the bytes of a FITS file are: read on demand from the file at the HDU's
+/// path, or held in memory.
+#[derive(Debug, Clone)]
+enum Bytes {
+    File,
+    Memory(Arc<[u8]>),
+}
+
 /// One header-data unit: its header and where its data lie in the file.
 #[derive(Debug, Clone)]
 pub struct Hdu {
+    /// The file, or for bytes in memory the name they were given.
     path: PathBuf,
+    bytes: Bytes,
     index: usize,
     cards: Vec<(String, String)>,
     data_start: u64,
@@ -84,7 +98,7 @@ fn err(
 }
 
 /// A header value without quotes or comment.
-pub(crate) fn parse_value(raw: &str) -> String {
+fn parse_value(raw: &str) -> String {
     let raw = raw.trim_start();
     if let Some(rest) = raw.strip_prefix('\'') {
         // Strings end at the next lone quote ('' is an escaped quote).
@@ -131,6 +145,31 @@ impl FitsFile {
             .metadata()
             .map_err(|e| err(path, None, None, e.to_string()))?
             .len();
+        Self::parse(path, size, Bytes::File, |at, buf, hdu| {
+            read_exact_at(&mut file, path, hdu, at, buf)
+        })
+    }
+
+    /// Reads FITS data held in memory; `name` stands for the file in messages.
+    pub fn from_bytes(name: impl Into<PathBuf>, bytes: impl Into<Arc<[u8]>>) -> Result<FitsFile> {
+        let (name, bytes): (PathBuf, Arc<[u8]>) = (name.into(), bytes.into());
+        let size = bytes.len() as u64;
+        let memory = bytes.clone();
+        Self::parse(&name, size, Bytes::Memory(bytes), |at, buf, _| {
+            // The header loop only asks for blocks inside `size`.
+            buf.copy_from_slice(&memory[at as usize..at as usize + buf.len()]);
+            Ok(())
+        })
+    }
+
+    /// Reads the headers of a file of `size` bytes, taking its blocks from `read`
+    /// (offset, buffer to fill, HDU label for messages).
+    fn parse(
+        path: &Path,
+        size: u64,
+        bytes: Bytes,
+        mut read: impl FnMut(u64, &mut [u8], &str) -> Result<()>,
+    ) -> Result<FitsFile> {
         let mut hdus: Vec<Hdu> = Vec::new();
         let mut pos = 0u64;
         let mut block = vec![0u8; BLOCK as usize];
@@ -148,7 +187,7 @@ impl FitsFile {
                         format!("truncated header (file ends at byte {size})"),
                     ));
                 }
-                read_exact_at(&mut file, path, &here(), pos, &mut block)?;
+                read(pos, &mut block, &here())?;
                 let opening: &[u8] = if index == 0 {
                     b"SIMPLE  ="
                 } else {
@@ -196,6 +235,7 @@ impl FitsFile {
             }
             let mut hdu = Hdu {
                 path: path.to_path_buf(),
+                bytes: bytes.clone(),
                 index,
                 cards,
                 data_start: pos,
@@ -217,7 +257,7 @@ impl FitsFile {
                 ));
             }
             hdu.data_len = hdu.data_size()?;
-            if hdu.data_start + hdu.data_len > size {
+            if hdu.data_len > size.saturating_sub(hdu.data_start) {
                 return Err(hdu.error(
                     None,
                     format!(
@@ -340,10 +380,14 @@ impl Hdu {
             return Err(self.error(None, format!("BITPIX = {bitpix} is not a FITS value")));
         }
         let shape = self.shape()?;
+        let too_large = || self.error(None, "the header's data size overflows 64 bits");
         let n: u64 = if shape.is_empty() {
             0
         } else {
-            shape.iter().map(|&d| d as u64).product()
+            shape
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+                .ok_or_else(too_large)?
         };
         let pcount = match self.keyword("PCOUNT") {
             Some(_) => self.int("PCOUNT")?,
@@ -356,12 +400,23 @@ impl Hdu {
         if pcount < 0 || gcount < 0 {
             return Err(self.error(None, "negative PCOUNT or GCOUNT"));
         }
-        Ok(bitpix.unsigned_abs() / 8 * gcount as u64 * (pcount as u64 + n))
+        (pcount as u64)
+            .checked_add(n)
+            .and_then(|v| v.checked_mul(gcount as u64))
+            .and_then(|v| v.checked_mul(bitpix.unsigned_abs() / 8))
+            .ok_or_else(too_large)
     }
 
     fn read_bytes(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        if offset + len as u64 > self.data_len {
+        if offset
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.data_len)
+        {
             return Err(self.error(None, "read past the end of the HDU's data"));
+        }
+        if let Bytes::Memory(bytes) = &self.bytes {
+            let at = (self.data_start + offset) as usize;
+            return Ok(bytes[at..at + len].to_vec());
         }
         let mut file =
             File::open(&self.path).map_err(|e| self.error(None, format!("cannot open: {e}")))?;

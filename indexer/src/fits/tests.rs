@@ -90,3 +90,52 @@ fn malformed_files_name_the_hdu_and_column() {
     assert!(t.column_i128(&z, 0, 1).is_err());
     assert!(t.image().is_err());
 }
+
+#[test]
+fn bytes_in_memory_read_like_the_file() {
+    let mut bytes = primary();
+    bytes.extend(image_ext("F", &[2, 2], Pixels::F32(&[1., 2., 3., 4.])));
+    bytes.extend(table_ext("T", 2, &[Col::D("Z", vec![0.25, 1.5])]));
+    let (_d, p) = file(&bytes);
+    let on_disk = FitsFile::open(&p).unwrap();
+    let in_memory = FitsFile::from_bytes("bundled.fits", bytes.clone()).unwrap();
+    assert_eq!(in_memory.path(), Path::new("bundled.fits"));
+    for name in ["F", "T"] {
+        let (a, b) = (on_disk.hdu(name).unwrap(), in_memory.hdu(name).unwrap());
+        assert_eq!(a.shape().unwrap(), b.shape().unwrap());
+    }
+    assert_eq!(
+        in_memory.hdu("F").unwrap().image_rows(1, 1).unwrap().values,
+        vec![3., 4.]
+    );
+    let t = in_memory.hdu("T").unwrap();
+    assert_eq!(
+        t.column_f64(&t.column("Z").unwrap(), 0, 2).unwrap(),
+        vec![0.25, 1.5]
+    );
+    // Errors name the given name, and truncation is caught as for a file.
+    let e = FitsFile::from_bytes("bundled.fits", &bytes[..bytes.len() - 2880]).unwrap_err();
+    assert!(e.to_string().starts_with("bundled.fits: HDU T:"), "{e}");
+}
+
+#[test]
+fn a_header_whose_data_size_overflows_is_an_error_not_a_wrap() {
+    // NAXIS1 × NAXIS2 × 8 bytes overflows 64 bits; a wrapped product would be small
+    // enough to pass the size check.
+    let header: Vec<String> = vec![
+        card("SIMPLE", "T"),
+        card("BITPIX", "-64"),
+        card("NAXIS", "2"),
+        card("NAXIS1", "4294967296"),
+        card("NAXIS2", "4294967296"),
+    ];
+    let mut bytes: Vec<u8> = header
+        .iter()
+        .map(|c| format!("{c:<80}"))
+        .collect::<String>()
+        .into_bytes();
+    bytes.extend(format!("{:<80}", "END").into_bytes());
+    bytes.resize(2880, b' ');
+    let e = FitsFile::from_bytes("huge.fits", bytes).unwrap_err();
+    assert!(e.to_string().contains("overflows"), "{e}");
+}

@@ -3,7 +3,7 @@
 //! FITS binary table.
 
 use super::error::{MockError, Result};
-use super::fits;
+use crate::fits::FitsFile;
 
 /// The SDSS catalog columns the mock needs, one entry per galaxy.
 #[derive(Debug, Clone)]
@@ -26,17 +26,26 @@ impl Catalog {
     /// Parses the bundled catalog file (its bytes).
     pub fn from_fits(bytes: &[u8]) -> Result<Self> {
         const FILE: &str = "sdss_gst_10k.fits";
-        let hdus = fits::read_hdus(bytes, FILE)?;
-        let table = hdus
+        let fits = FitsFile::from_bytes(FILE, bytes).map_err(MockError::fits(FILE))?;
+        let table = fits
+            .hdus()
             .iter()
-            .find(|h| h.keyword("XTENSION") == Some("BINTABLE"))
+            .find(|h| h.is_table())
             .ok_or_else(|| MockError::Fits {
                 file: FILE,
                 reason: "no binary table".into(),
             })?;
-        let rows = table.rows();
+        let rows = table.rows().map_err(MockError::fits(FILE))?;
+        // A column's values for every row, with its repeat count.
+        let column = |name: &str| -> Result<(usize, Vec<f64>)> {
+            let col = table.column(name).map_err(MockError::fits(FILE))?;
+            let values = table
+                .column_f64(&col, 0, rows)
+                .map_err(MockError::fits(FILE))?;
+            Ok((col.repeat, values))
+        };
         let scalar = |name: &str| -> Result<Vec<f64>> {
-            let (rep, v) = table.column_f64(name)?;
+            let (rep, v) = column(name)?;
             if rep != 1 || v.len() != rows {
                 return Err(MockError::Fits {
                     file: FILE,
@@ -46,7 +55,7 @@ impl Catalog {
             Ok(v)
         };
         let five = |name: &str| -> Result<Vec<[f64; 5]>> {
-            let (rep, v) = table.column_f64(name)?;
+            let (rep, v) = column(name)?;
             if rep != 5 {
                 return Err(MockError::Fits {
                     file: FILE,

@@ -2,6 +2,16 @@
 
 use std::path::PathBuf;
 
+impl MockError {
+    /// A reader error about the bundled FITS file `file`.
+    pub(crate) fn fits(file: &'static str) -> impl Fn(crate::fits::FitsError) -> MockError {
+        move |e| MockError::Fits {
+            file,
+            reason: e.to_string(),
+        }
+    }
+}
+
 /// Everything that can go wrong while building or writing a mock survey.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {

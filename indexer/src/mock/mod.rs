@@ -42,7 +42,6 @@ mod data;
 mod error;
 pub mod filters;
 mod fit;
-mod fits;
 pub mod galaxy;
 pub mod image;
 mod parquet;

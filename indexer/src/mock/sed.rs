@@ -13,7 +13,7 @@
 
 use super::error::{MockError, Result};
 use super::filters::Filter;
-use super::fits;
+use crate::fits::FitsFile;
 
 /// Number of templates in the basis.
 pub const NT: usize = 5;
@@ -51,18 +51,17 @@ impl Templates {
     /// Loads the basis from the bytes of `kcorrect-default-v4.fits`.
     pub(crate) fn from_fits(bytes: &[u8]) -> Result<Self> {
         const FILE: &str = "kcorrect-default-v4.fits";
-        let hdus = fits::read_hdus(bytes, FILE)?;
-        let find = |name: &str| {
-            hdus.iter()
-                .find(|h| h.extname() == Some(name))
-                .ok_or_else(|| MockError::Fits {
-                    file: FILE,
-                    reason: format!("no HDU named {name}"),
-                })
-        };
+        let fits = FitsFile::from_bytes(FILE, bytes).map_err(MockError::fits(FILE))?;
+        let find = |name: &str| fits.hdu(name).map_err(MockError::fits(FILE));
         let table = find("FLUX")?;
-        let (_, wave) = table.column_f64("wave")?;
-        let (_, flat) = table.column_f64("flux")?;
+        let rows = table.rows().map_err(MockError::fits(FILE))?;
+        let column = |name: &str| -> Result<Vec<f64>> {
+            let col = table.column(name).map_err(MockError::fits(FILE))?;
+            table
+                .column_f64(&col, 0, rows)
+                .map_err(MockError::fits(FILE))
+        };
+        let (wave, flat) = (column("wave")?, column("flux")?);
         let n = wave.len();
         if flat.len() != NT * n || n < 100 {
             return Err(MockError::Fits {
@@ -71,15 +70,11 @@ impl Templates {
             });
         }
         let vec5 = |name: &str| -> Result<[f64; NT]> {
-            let v = find(name)?.image_f32()?;
-            v.iter()
-                .map(|&x| x as f64)
-                .collect::<Vec<_>>()
-                .try_into()
-                .map_err(|_| MockError::Fits {
-                    file: FILE,
-                    reason: format!("{name} does not have {NT} values"),
-                })
+            let v = find(name)?.image().map_err(MockError::fits(FILE))?.values;
+            v.try_into().map_err(|_| MockError::Fits {
+                file: FILE,
+                reason: format!("{name} does not have {NT} values"),
+            })
         };
         let ln_w0 = wave[0].ln();
         let dln = (wave[n - 1].ln() - ln_w0) / (n - 1) as f64;
