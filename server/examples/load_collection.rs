@@ -12,21 +12,19 @@ use std::time::Instant;
 use astrovec_engine::{
     AttrValue, AttributeDef, Collection, CollectionConfig, ModalityConfig, Object,
 };
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 
-/// SplitMix64: a small, good-enough generator for synthetic data.
-struct Rng(u64);
+/// A seeded generator of uniform and normal draws for synthetic data.
+struct Rng(SplitMix64);
 
 impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e3779b97f4a7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-        z ^ (z >> 31)
+    fn new(seed: u64) -> Self {
+        Rng(SplitMix64::seed_from_u64(seed))
     }
     /// Uniform in [0, 1).
     fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
     /// Standard normal (Box–Muller).
     fn normal(&mut self) -> f32 {
@@ -58,7 +56,7 @@ fn main() {
         .with_attribute(AttributeDef::float("redshift", ""))
         .with_attribute(AttributeDef::float("mag_r", "mag"));
     let c = Collection::create(dir, config).expect("the collection directory is new");
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     // 500 clusters per modality; objects scatter around their cluster's centre.
     let clusters = 500;
     let centres: Vec<Vec<Vec<f32>>> = (0..2)
@@ -73,7 +71,7 @@ fn main() {
     for start in (0..count).step_by(batch as usize) {
         let objects: Vec<Object> = (start..(start + batch).min(count))
             .map(|i| {
-                let k = (rng.next_u64() % clusters as u64) as usize;
+                let k = (rng.0.next_u64() % clusters as u64) as usize;
                 let mut o = Object::new(
                     i + 1,
                     150.0 + rng.uniform() * 20.0,

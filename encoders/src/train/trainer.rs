@@ -11,8 +11,9 @@ use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use rand::{Rng, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_xoshiro::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 use super::augment::Augment;
@@ -469,12 +470,10 @@ fn freeze<B: burn::tensor::backend::AutodiffBackend>(
     m
 }
 
-/// A 64-bit mix of two values (SplitMix64 finaliser), for per-step seeds.
+/// A 64-bit mix of two values, for per-step seeds: the first output of a SplitMix64
+/// generator seeded with both.
 fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SplitMix64::seed_from_u64(a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
 }
 
 /// The pre-training mask, `[n, tokens]` flattened, 1 on masked tokens: for each

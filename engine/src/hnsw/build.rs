@@ -1,11 +1,13 @@
 //! Building the graph: levels drawn from a hash of the row, parallel insertion,
 //! back links, and the neighbour-selection heuristic with its rule for exact
-//! copies of one vector (twins). Both hashes (levels, twin order) are SplitMix64
-//! finalisers, kept together here.
+//! copies of one vector (twins). Both hashes (levels, twin order) are the first
+//! output of a SplitMix64 generator seeded with the row, kept together here.
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed};
 
 use parking_lot::{Mutex, RwLock};
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use rayon::prelude::*;
 
 use super::search::Every;
@@ -22,23 +24,16 @@ const LEVEL_SEED: u64 = 0x5EED_A57E_0C1B_0001;
 /// 2,000 held-out mock galaxies under the default model are 2e-3 apart).
 pub(super) const TWIN_DISTANCE: f32 = 1e-5;
 
-/// A pseudo-random rank of `node` as seen from `base` (splitmix64 of the pair), for
-/// ordering a node's exact twins without favouring low ids.
+/// A pseudo-random rank of `node` as seen from `base`, for ordering a node's exact twins
+/// without favouring low ids.
 fn twin_rank(base: u32, node: u32) -> u64 {
-    let mut z = ((base as u64) << 32 | node as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+    SplitMix64::seed_from_u64((base as u64) << 32 | node as u64).next_u64()
 }
 
+/// The level a row is inserted at: a uniform u in (0, 1] hashed from the row,
+/// level = floor(-ln(u) / ln(m)), capped at [`MAX_LEVEL`].
 fn level_of(row: u32, m: usize) -> u8 {
-    // splitmix64 of the row: a uniform u in (0, 1], level = floor(-ln(u) / ln(m)).
-    let mut z = (row as u64)
-        .wrapping_add(LEVEL_SEED)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
+    let z = SplitMix64::seed_from_u64(row as u64 ^ LEVEL_SEED).next_u64();
     let u = ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
     let level = (-u.ln() / (m as f64).ln()).floor();
     level.min(MAX_LEVEL as f64) as u8
