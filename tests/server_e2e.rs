@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
@@ -19,69 +18,6 @@ use serde_json::{json, Value};
 
 const COUNT: usize = 300;
 const SEED: u64 = 11;
-
-/// One HTTP/1.1 request (connection closed after the response).
-fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).expect("server accepts connections");
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if body.is_some() {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            payload.len()
-        ));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(payload.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut body = raw[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body);
-    }
-    (status, body)
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&b[..line_end]).trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
-        b = &b[line_end + 2 + size + 2..];
-    }
-}
-
-fn post(addr: &str, path: &str, body: Value) -> Value {
-    let (status, bytes) = http(addr, "POST", path, Some(&body));
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(status, 200, "POST {path}: {v}");
-    v
-}
-
-fn ids(r: &Value) -> Vec<u64> {
-    r["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["id"].as_u64().unwrap())
-        .collect()
-}
 
 /// Starts `astrovec serve` on the test's collections and returns its address.
 fn start(db: &Path) -> (common::Server, String) {
@@ -132,10 +68,10 @@ fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
     }
 
     let (mut server, addr) = start(&db);
-    let (status, body) = http(&addr, "GET", "/health", None);
+    let (status, body) = common::http(&addr, "GET", "/health", None);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let info: Value =
-        serde_json::from_slice(&http(&addr, "GET", "/v1/collections/gal", None).1).unwrap();
+        serde_json::from_slice(&common::http(&addr, "GET", "/v1/collections/gal", None).1).unwrap();
     assert_eq!(info["objects"], COUNT);
     assert_eq!(info["has_encoder"], true);
 
@@ -151,7 +87,7 @@ fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
         let row = survey.row(i);
         let id = row.targetid as u64;
         // By id: image → spectrum, the object's own spectrum included.
-        let by_id = post(
+        let by_id = common::post(
             &addr,
             "/v1/collections/gal/search",
             json!({"id": id, "from": "image", "to": "spectrum", "k": 10, "exclude_self": false}),
@@ -161,30 +97,30 @@ fn serve_answers_image_to_spectrum_by_id_and_by_upload_then_stops_on_sigterm() {
         // By upload of the raw g, r, z cutout: the same model reproduces the stored
         // image embedding, so image → image finds the object itself first…
         let image = json!({"values": row.image, "shape": [3, 152, 152]});
-        let self_match = post(
+        let self_match = common::post(
             &addr,
             "/v1/collections/gal/search",
             json!({"image": image, "to": "image", "k": 1}),
         );
-        assert_eq!(ids(&self_match), vec![id]);
+        assert_eq!(common::ids(&self_match), vec![id]);
         assert!(self_match["results"][0]["score"].as_f64().unwrap() > 0.9999);
         // …and image → spectrum by upload returns what the search by id returns.
-        let by_upload = post(
+        let by_upload = common::post(
             &addr,
             "/v1/collections/gal/search",
             json!({"image": image, "to": "spectrum", "k": 10}),
         );
-        assert_eq!(ids(&by_upload), ids(&by_id), "object {id}");
-        if ids(&by_upload).contains(&id) {
+        assert_eq!(common::ids(&by_upload), common::ids(&by_id), "object {id}");
+        if common::ids(&by_upload).contains(&id) {
             cross_in_top10 += 1;
         }
         // The uploaded object's own spectrum ranks first among the spectra.
-        let spec = post(
+        let spec = common::post(
             &addr,
             "/v1/collections/gal/search",
             json!({"spectrum": {"values": row.spectrum}, "to": "spectrum", "k": 10}),
         );
-        assert_eq!(ids(&spec)[0], id, "object {id}");
+        assert_eq!(common::ids(&spec)[0], id, "object {id}");
         assert!(spec["results"][0]["score"].as_f64().unwrap() > 0.9999);
     }
     // A random model does not align the two modalities, so the cross-modal rank

@@ -5,7 +5,8 @@
 //! `playwright-core` from npm) over the page: search by id, all four modes, a
 //! redshift filter, a spectrum with its lines, CSV / VOTable export, the copied
 //! link, a sexagesimal position, a click on the embedding map, a CSV spectrum
-//! upload and the keyboard path. The script asserts on what the page shows and
+//! upload, the upload of a real Galaxy Zoo JPEG that was also ingested (a second
+//! collection) and the keyboard path. The script asserts on what the page shows and
 //! saves screenshots under `$CARGO_TARGET_TMPDIR/web_browser/`.
 //!
 //! Needs `node` (≥ 20) and `/usr/bin/chromium` (both installed by `.ci/setup`);
@@ -86,6 +87,34 @@ fn web_page_searches_plots_exports_and_maps_in_headless_chromium() {
         "--quiet",
     ]);
     eprintln!("mock + ingest of 300: {:.1} s", t.elapsed().as_secs_f64());
+    // Ten real Galaxy Zoo JPEGs as a second collection (`zoo`): the page uploads one of
+    // them and must find its ingested copy first.
+    let data = std::env::var_os("ASTROVEC_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let gz = data.join("images/gz2_spirals/train/spirals");
+    let mut jpegs: Vec<PathBuf> = std::fs::read_dir(&gz)
+        .unwrap_or_else(|e| panic!("{}: {e} (set ASTROVEC_DATA)", gz.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    jpegs.sort();
+    jpegs.truncate(10);
+    let zoo_in = tmp.path().join("zoo-jpegs");
+    std::fs::create_dir_all(&zoo_in).unwrap();
+    for j in &jpegs {
+        std::fs::copy(j, zoo_in.join(j.file_name().unwrap())).unwrap();
+    }
+    common::run_ok(&[
+        "ingest",
+        zoo_in.to_str().unwrap(),
+        "--db",
+        db.join("zoo").to_str().unwrap(),
+        "--weights",
+        model.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let upload = &jpegs[3];
+    let upload_id = upload.file_stem().unwrap().to_str().unwrap().to_string();
 
     let (_server, started) = common::serve(&db);
     let addr = started["listening"]
@@ -98,6 +127,9 @@ fn web_page_searches_plots_exports_and_maps_in_headless_chromium() {
         .arg(web.join("browser.mjs"))
         .args(["--url", url.as_str(), "--out"])
         .arg(&out)
+        .arg("--jpeg")
+        .arg(upload)
+        .args(["--jpeg-id", upload_id.as_str()])
         .env("CHROMIUM", &chromium)
         .status()
         .expect("node runs (install Node.js ≥ 20)");

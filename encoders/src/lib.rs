@@ -11,9 +11,11 @@
 //! - [`encoder`]: [`Encoder`] / [`AnyEncoder`]: flat `f32` buffers in, embedding rows out,
 //!   with input checks; the backend (CPU, or CUDA with the `cuda` feature) chosen at run time.
 //! - [`preprocess`]: the Legacy Survey g, r, z → RGB mapping and centre crop.
+//! - [`input`]: from a file (JPEG, PNG, FITS, `.npy`, CSV, DESI coadd) to the model's
+//!   input, one implementation per format for every path that reads one.
 //! - [`train`]: contrastive alignment and masked-spectrum pre-training (Burn autodiff).
 //!
-//! The crate knows nothing of ids, storage or HTTP.
+//! The crate knows nothing of ids, storage or HTTP: files and arrays in, embeddings out.
 
 #![warn(missing_docs)]
 
@@ -21,6 +23,7 @@ mod backend;
 pub mod ckpt;
 pub mod encoder;
 pub mod error;
+pub mod input;
 pub mod model;
 pub mod preprocess;
 mod tensors;

@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 
+use astrovec_encoders::input::desi::grid_wavelength;
 use astrovec_encoders::model::astroclip::{CONFIG_FILE, WEIGHTS_FILE};
 use astrovec_encoders::{AstroClipConfig, BackendChoice, CpuBackend, Encoder};
 use astrovec_engine::layout::{encoder_dir, ENCODER_SOURCE_FILE};
 use astrovec_engine::{AttrValue, Collection};
 use astrovec_indexer::fits::write::{self as fw, Col, Pixels};
 use astrovec_indexer::fits::FitsFile;
-use astrovec_indexer::ingest::desi::{grid_wavelength, read_redrock, CoaddSource, Redshifts};
+use astrovec_indexer::ingest::desi::{read_redrock, CoaddSource, Redshifts};
 use astrovec_indexer::ingest::{ingest, Embedder, IngestError, IngestOptions, Mapping};
 
 /// The shared data directory (`$ASTROVEC_DATA`, else `../shared/data` next to the
@@ -369,7 +370,8 @@ fn png_and_fits_cutouts_ingest_as_an_image_only_collection_with_csv_labels() {
     );
     let rejects = std::fs::read_to_string(&r.rejects_file).unwrap();
     assert!(
-        rejects.contains("not a readable JPEG") && rejects.contains("no id"),
+        rejects.contains("expected a JPEG picture, got undecodable bytes")
+            && rejects.contains("no id"),
         "{rejects}"
     );
     let c = Collection::open(&dir).unwrap();

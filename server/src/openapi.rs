@@ -133,19 +133,21 @@ fn schemas() -> Value {
             "dec": num("Declination, ICRS, degrees"),
             "radius_arcsec": num(&format!("Match radius, arcsec (default {DEFAULT_MATCH_RADIUS_ARCSEC})")),
         }},
-        "ImageUpload": {"type": "object", "description": "An image embedded by the collection's model: exactly one of values, npy, fits, png, jpeg. Cutouts are centre-cropped to the model's input (144 × 144 px at 0.262″/px for AstroCLIP)", "properties": {
+        "ImageUpload": {"type": "object", "description": "An image embedded by the collection's model, read as the ingest reads the same file: exactly one of values, npy, fits, png, jpeg. g, r, z cutouts are mapped to display colours and centre-cropped to the model's input (144 × 144 px at 0.262″/px for AstroCLIP); pictures are centre-cropped to a square and area-resampled to it", "properties": {
             "values": {"type": "array", "items": {"type": "number"}, "description": "Row-major pixel values with `shape`"},
             "shape": {"type": "array", "items": {"type": "integer"}, "description": "[3, height, width] (planar) or [height, width, 3], pixels"},
             "npy": string("Base64 of a .npy array (float32/64 or integers), shape as for values"),
-            "fits": string("Base64 of a FITS file: NAXIS1 = width, NAXIS2 = height, NAXIS3 = 3 bands (primary HDU or first image extension)"),
+            "fits": string("Base64 of a FITS file whose first [3, height, width] image HDU is a g, r, z cutout in nanomaggies (NAXIS1 = width, NAXIS2 = height, NAXIS3 = 3 bands; order from BAND0..2 or BANDS, else g, r, z)"),
             "png": string("Base64 of a PNG (display colours, RGB)"),
             "jpeg": string("Base64 of a JPEG (display colours, RGB)"),
-            "bands": string("For numeric uploads: `grz` (g, r, z fluxes in nanomaggies; default) or `rgb` (display colours in [0, 1])"),
+            "bands": string("For values and npy: `grz` (g, r, z fluxes in nanomaggies; default) or `rgb` (display colours in [0, 1])"),
         }},
-        "SpectrumUpload": {"type": "object", "description": "A spectrum embedded by the collection's model: exactly one of values, npy, fits", "properties": {
+        "SpectrumUpload": {"type": "object", "description": "A spectrum embedded by the collection's model, read as the ingest reads the same file: exactly one of values, npy, fits, csv", "properties": {
             "values": {"type": "array", "items": {"type": "number"}, "description": "Flux on the model's grid (DESI: 7,781 pixels, 3600–9824 Å, 0.8 Å steps), 1e-17 erg s⁻¹ cm⁻² Å⁻¹"},
             "npy": string("Base64 of a 1-d .npy flux array"),
-            "fits": string("Base64 of a FITS file whose image array is the flux"),
+            "fits": string("Base64 of a FITS file: a DESI coadd (b, r, z arms combined onto the grid; `targetid` picks the spectrum when it holds several) or a file whose first image HDU is the flux"),
+            "csv": string("CSV text: one flux column on the grid (7,781 rows), or wavelength (Å) and flux columns linearly interpolated onto the grid (zero outside the file's range); a header line and # comments allowed"),
+            "targetid": {"type": "integer", "description": "TARGETID of the spectrum to take from a DESI coadd given in `fits`"},
         }},
         "Query": {"type": "object", "description": "Exactly one of id, position, vector, image, spectrum", "properties": query_props},
         "SearchRequest": {"type": "object", "description": "A query plus search options", "properties": search_props},

@@ -951,7 +951,7 @@ async fn error_paths_say_what_was_wrong() {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["error"]["field"], "spectrum[123]");
+    assert_eq!(r.json()["error"]["field"], "spectrum.npy[123]");
     let r = post(&app, uri, json!({"spectrum": {"values": [1.0, 2.0]}})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"]["got"], "2 values");

@@ -257,47 +257,20 @@ function toBase64(buffer) {
 const isFits = (name) => /\.(fits?|fz)$/i.test(name);
 
 /**
- * Parses a CSV spectrum: either one flux column on the model grid (7,781 rows), or
- * wavelength (Å) and flux columns, linearly interpolated onto the grid (zero outside
- * the file's range). A header line is allowed.
+ * The points of a CSV spectrum, for the query's plot only: the server reads the file
+ * itself (the same code as `astrovec embed` and the ingest) and reports any problem.
+ * One column is flux on the model grid; two or more are wavelength (Å) and flux.
  */
-export function parseSpectrumCsv(text, name = 'spectrum.csv') {
-  const rows = [];
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i += 1) {
-    const line = lines[i].trim();
-    if (!line || line.startsWith('#')) continue;
-    const cells = line.split(/[,;\t ]+/).filter(Boolean).map(Number);
-    if (cells.some((c) => !Number.isFinite(c))) {
-      if (!rows.length) continue; // a header
-      throw new Error(`${name}, line ${i + 1}: "${line.slice(0, 40)}" is not numbers`);
-    }
-    rows.push(cells);
+export function csvPoints(text) {
+  const rows = text.split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.split(/[,;\t ]+/).filter(Boolean).map(Number))
+    .filter((cells) => cells.length && cells.every(Number.isFinite));
+  if (rows.length && rows[0].length === 1) {
+    return { wavelength: rows.map((_, i) => GRID.start + GRID.step * i), flux: rows.map((r) => r[0]) };
   }
-  if (!rows.length) throw new Error(`${name}: no numeric rows`);
-  if (rows[0].length === 1) {
-    if (rows.length !== GRID.n) {
-      throw new Error(`${name}: a single flux column must have ${GRID.n} rows (3600–9824 Å in 0.8 Å steps), got ${rows.length}; add a wavelength column to resample`);
-    }
-    return rows.map((r) => r[0]);
-  }
-  const pts = rows.map((r) => [r[0], r[1]]).sort((a, b) => a[0] - b[0]);
-  const lo = pts[0][0];
-  const hi = pts[pts.length - 1][0];
-  if (hi < GRID.start || lo > GRID.start + GRID.step * (GRID.n - 1)) {
-    throw new Error(`${name}: wavelengths ${lo}–${hi} Å do not overlap the model's 3600–9824 Å range (the first column must be wavelength in Å)`);
-  }
-  const out = new Array(GRID.n).fill(0);
-  let j = 0;
-  for (let i = 0; i < GRID.n; i += 1) {
-    const w = GRID.start + GRID.step * i;
-    if (w < lo || w > hi) continue;
-    while (j < pts.length - 2 && pts[j + 1][0] < w) j += 1;
-    const [w0, f0] = pts[j];
-    const [w1, f1] = pts[j + 1] || pts[j];
-    out[i] = w1 > w0 ? f0 + ((f1 - f0) * (w - w0)) / (w1 - w0) : f0;
-  }
-  return out;
+  return { wavelength: rows.map((r) => r[0]), flux: rows.map((r) => r[1]) };
 }
 
 async function sourceFromFile(kind, file) {
@@ -305,15 +278,17 @@ async function sourceFromFile(kind, file) {
   if (kind === 'image') {
     let payload;
     if (isFits(file.name)) payload = { fits: toBase64(buf) };
+    else if (/\.npy$/i.test(file.name)) payload = { npy: toBase64(buf) };
     else if (/\.jpe?g$/i.test(file.name) || file.type === 'image/jpeg') payload = { jpeg: toBase64(buf) };
     else if (/\.png$/i.test(file.name) || file.type === 'image/png') payload = { png: toBase64(buf) };
-    else throw new Error(`${file.name}: upload a PNG, JPEG or FITS image`);
-    const preview = isFits(file.name) ? null : URL.createObjectURL(file);
+    else throw new Error(`${file.name}: upload a PNG, JPEG, FITS or .npy image`);
+    const preview = isFits(file.name) || /\.npy$/i.test(file.name) ? null : URL.createObjectURL(file);
     return { kind, name: file.name, payload, preview };
   }
   if (isFits(file.name)) return { kind, name: file.name, payload: { fits: toBase64(buf) } };
-  const values = parseSpectrumCsv(new TextDecoder().decode(buf), file.name);
-  return { kind, name: file.name, payload: { values }, values };
+  if (/\.npy$/i.test(file.name)) return { kind, name: file.name, payload: { npy: toBase64(buf) } };
+  const text = new TextDecoder().decode(buf);
+  return { kind, name: file.name, payload: { csv: text }, points: csvPoints(text) };
 }
 
 // ---------- URL state ----------
@@ -453,9 +428,8 @@ async function renderQuery(resp) {
     const children = [h('p', {}, h('strong', { text: `Uploaded ${src.kind}` }), ` “${src.name}”`)];
     if (src.preview) children.push(h('img', { src: src.preview, alt: `Uploaded image ${src.name}`, class: 'query-img' }));
     card.replaceChildren(...children);
-    if (src.values) {
-      const wavelength = src.values.map((_, i) => GRID.start + GRID.step * i);
-      drawSpectrum($('spec-query'), { wavelength, flux: src.values }, null, `Query: uploaded ${src.name}`);
+    if (src.points && src.points.flux.length) {
+      drawSpectrum($('spec-query'), src.points, null, `Query: uploaded ${src.name}`);
     } else {
       $('spec-query').replaceChildren(h('figcaption', { class: 'muted', text: 'The uploaded query has no spectrum to plot.' }));
     }

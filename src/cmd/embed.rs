@@ -1,26 +1,42 @@
-//! `astrovec embed`: runs the AstroCLIP encoders over images or spectra stored as `.npy`, or
-//! over every object of a catalog file, and writes the embeddings as `.npy` — the tool a user
-//! runs to check the encoders against their own PyTorch numbers, or to export embeddings for
-//! other software.
+//! `astrovec embed`: runs the AstroCLIP encoders over image files (JPEG, PNG, FITS, `.npy`,
+//! or directories of them), spectrum files (`.npy`, FITS incl. DESI coadds, CSV), or every
+//! object of a catalog file, and writes the embeddings as `.npy` — the tool a user runs to
+//! check an embedding outside the server, to compare with their own PyTorch numbers, or to
+//! export embeddings for other software. Files are read by the encoders' `input` module, as
+//! the ingest and the server's uploads read them, so all three give the same embedding.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use astrovec_encoders::input::fits::FitsFile;
+use astrovec_encoders::input::image::Layout;
+use astrovec_encoders::input::{self, desi, spectrum, Array, Image};
 use astrovec_encoders::{AnyEncoder, AstroClipConfig, BackendChoice};
+use astrovec_indexer::ingest::images::list_images;
 use astrovec_indexer::ingest::mapping::Mapping;
 use astrovec_indexer::ingest::source::open_sources;
-use ndarray::{Array1, Array2, ArrayD};
-use ndarray_npy::{read_npy, write_npy};
+use ndarray::{Array1, Array2};
+use ndarray_npy::write_npy;
 
-/// How `--image` values are to be read.
+/// How numeric (`.npy`) `--image` values are to be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ImageKind {
     /// Legacy Survey g, r, z cutouts in nanomaggies (e.g. 152 × 152): mapped to RGB with the
     /// Legacy-viewer stretch, then centre-cropped to the model's size (144).
     Grz,
-    /// Model-ready images: channels (z, r, g), values in [0, 1], at the model's size.
+    /// Display colours in [0, 1], channels (R, G, B) = (z, r, g): centre-cropped to a square
+    /// and area-resampled to the model's size (unchanged when already at that size).
     Rgb,
+}
+
+impl From<ImageKind> for input::ImageKind {
+    fn from(k: ImageKind) -> Self {
+        match k {
+            ImageKind::Grz => input::ImageKind::Grz,
+            ImageKind::Rgb => input::ImageKind::Rgb,
+        }
+    }
 }
 
 /// Which modality `--catalog` embeds.
@@ -46,15 +62,20 @@ pub struct Args {
     /// Model sizes from a JSON file (as written in a model directory's config.json).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Images as `.npy` (f32 or f64): `[N, 3, H, W]` or `[N, H, W, 3]`, or one image.
-    #[arg(long)]
-    pub image: Option<PathBuf>,
-    /// How to read `--image`.
+    /// Image files or directories (repeatable): JPEG/PNG pictures, FITS g, r, z cutouts,
+    /// `.npy` arrays (`[N, 3, H, W]`, `[N, H, W, 3]` or one image). Directories are
+    /// searched recursively for .jpg, .jpeg, .png, .fits and .fit files, sorted by path;
+    /// output rows follow that order.
+    #[arg(long, num_args = 1..)]
+    pub image: Vec<PathBuf>,
+    /// What `.npy` image values are.
     #[arg(long, value_enum, default_value_t = ImageKind::Grz)]
     pub image_kind: ImageKind,
-    /// Spectra as `.npy` (f32 or f64): `[N, 7781]` or `[N, 7781, 1]`, or one spectrum.
-    #[arg(long)]
-    pub spectrum: Option<PathBuf>,
+    /// Spectrum files (repeatable): `.npy` (`[N, 7781]`, `[N, 7781, 1]` or one spectrum),
+    /// FITS (a DESI coadd: every spectrum in file order; else the first image HDU), CSV
+    /// (one flux column on the grid, or wavelength in Å and flux).
+    #[arg(long, num_args = 1..)]
+    pub spectrum: Vec<PathBuf>,
     /// A catalog file (Parquet, in the mock survey or AstroCLIP layout): every object's
     /// image or spectrum (`--modality`), read in batches, in file order.
     #[arg(long)]
@@ -88,28 +109,21 @@ pub fn run(args: Args) -> Result<()> {
     tracing::info!(weights = %weights.display(), elapsed = ?start.elapsed(), "model loaded");
 
     let start = Instant::now();
-    let rows = if let Some(path) = &args.image {
-        let (shape, values) = read_f32(path)?;
-        let (n, h, w, values) = to_nchw(&shape, values).with_context(|| {
-            format!("{}: unexpected image array shape {shape:?}", path.display())
-        })?;
-        tracing::info!(images = n, height = h, width = w, "embedding images");
-        match args.image_kind {
-            ImageKind::Grz => encoder.embed_grz(&values, 3, h, w)?,
-            ImageKind::Rgb => encoder.embed_images(&values)?,
-        }
-    } else if let Some(path) = &args.spectrum {
-        let (shape, values) = read_f32(path)?;
-        let n = match shape.as_slice() {
-            [_] => 1,
-            [n, _] | [n, _, 1] => *n,
-            _ => bail!(
-                "{}: unexpected spectrum array shape {shape:?}",
-                path.display()
-            ),
-        };
-        tracing::info!(spectra = n, "embedding spectra");
-        encoder.embed_spectra(&values)?
+    let rows = if !args.image.is_empty() {
+        let size = config.image_backbone.image_size;
+        let inputs = read_images(&args.image, args.image_kind.into(), size)?;
+        tracing::info!(
+            images = inputs.len() / (3 * size * size),
+            "embedding images"
+        );
+        encoder.embed_images(&inputs)?
+    } else if !args.spectrum.is_empty() {
+        let flux = read_spectra(&args.spectrum, config.spectrum_backbone.spectrum_length)?;
+        tracing::info!(
+            spectra = flux.len() / config.spectrum_backbone.spectrum_length,
+            "embedding spectra"
+        );
+        encoder.embed_spectra(&flux)?
     } else if let Some(path) = &args.catalog {
         let (ids, rows) = embed_catalog(&encoder, &config, path, args.modality)?;
         if let Some(ids_path) = &args.ids {
@@ -216,47 +230,90 @@ fn resolve_model(args: &Args) -> Result<(AstroClipConfig, PathBuf)> {
     ))
 }
 
-/// Reads a float `.npy` (f32, or f64 narrowed) into its shape and C-order values.
-fn read_f32(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let array: ArrayD<f32> = match read_npy::<_, ArrayD<f32>>(path) {
-        Ok(a) => a,
-        Err(first) => read_npy::<_, ArrayD<f64>>(path)
-            .map(|a| a.mapv(|v| v as f32))
-            .map_err(|_| first)
-            .with_context(|| {
-                format!(
-                    "reading {} (expected a float32/float64 .npy)",
-                    path.display()
-                )
-            })?,
-    };
-    let shape = array.shape().to_vec();
-    let values = array.as_standard_layout().iter().copied().collect();
-    Ok((shape, values))
+/// Every image of `paths` as the model's input, `[N, 3, size, size]` flattened.
+fn read_images(paths: &[PathBuf], numeric: input::ImageKind, size: usize) -> Result<Vec<f32>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(list_images(p)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for f in &files {
+        let what = f.display().to_string();
+        let images = if input::extension(f) == "npy" {
+            // A stack of images, or one.
+            let bytes = std::fs::read(f).with_context(|| format!("reading {what}"))?;
+            let array = input::npy::read(&what, &bytes, usize::MAX)?;
+            let per: usize = array.shape.iter().skip(1).product();
+            match array.shape.len() {
+                4 => array
+                    .data
+                    .chunks(per.max(1))
+                    .map(|c| {
+                        let one = Array::new(&what, array.shape[1..].to_vec(), c.to_vec())?;
+                        Image::from_array(&what, one, numeric, Layout::Auto)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => vec![Image::from_array(&what, array, numeric, Layout::Auto)?],
+            }
+        } else {
+            vec![input::image::read_file(f, numeric, input::MAX_PIXELS)?.image]
+        };
+        for img in images {
+            out.extend(img.model_input(&what, size)?);
+        }
+    }
+    if out.is_empty() {
+        bail!("no image files among {paths:?}");
+    }
+    Ok(out)
 }
 
-/// Normalises an image array to planar `[N, 3, H, W]`; returns `(N, H, W, values)`.
-fn to_nchw(shape: &[usize], values: Vec<f32>) -> Option<(usize, usize, usize, Vec<f32>)> {
-    let (n, dims) = match shape {
-        [a, b, c] => (1, [*a, *b, *c]),
-        [n, a, b, c] => (*n, [*a, *b, *c]),
-        _ => return None,
-    };
-    match dims {
-        [3, h, w] => Some((n, h, w, values)),
-        [h, w, 3] => {
-            // Channels last (as in the reference HDF5 files): transpose each image.
-            let mut out = vec![0.0f32; values.len()];
-            for i in 0..n {
-                let (src, dst) = (&values[i * h * w * 3..], &mut out[i * 3 * h * w..]);
-                for p in 0..h * w {
-                    for c in 0..3 {
-                        dst[c * h * w + p] = src[p * 3 + c];
-                    }
+/// Every spectrum of `paths` on the model's grid, `[N, length]` flattened.
+fn read_spectra(paths: &[PathBuf], length: usize) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    for f in paths {
+        let what = f.display().to_string();
+        match input::extension(f).as_str() {
+            "npy" => {
+                let bytes = std::fs::read(f).with_context(|| format!("reading {what}"))?;
+                let array = input::npy::read(&what, &bytes, usize::MAX)?;
+                if array.data.len() % length != 0 || array.shape.first() == Some(&0) {
+                    bail!(
+                        "{what}: shape {:?} is not spectra of {length} pixels ([N, {length}], [N, {length}, 1] or [{length}])",
+                        array.shape
+                    );
+                }
+                for (i, s) in array.data.chunks(length).enumerate() {
+                    out.extend(spectrum::from_values(
+                        &format!("{what}[{i}]"),
+                        s.to_vec(),
+                        length,
+                    )?);
                 }
             }
-            Some((n, h, w, out))
+            "fits" | "fit" => {
+                let fits = FitsFile::open(f)?;
+                if desi::is_coadd(&fits) {
+                    // Every spectrum of the coadd, in file order.
+                    let coadd = desi::Coadd::open(&fits)?;
+                    for (i, c) in coadd.spectra(0, coadd.rows())?.into_iter().enumerate() {
+                        let c = c.with_context(|| {
+                            format!(
+                                "{what}: spectrum {i} has no valid pixel (all masked or IVAR = 0)"
+                            )
+                        })?;
+                        out.extend(spectrum::from_values(&what, c.flux, length)?);
+                    }
+                } else {
+                    out.extend(spectrum::from_fits(&what, &fits, None, length)?);
+                }
+            }
+            _ => out.extend(spectrum::read_file(f, None, length)?),
         }
-        _ => None,
     }
+    Ok(out)
 }

@@ -14,19 +14,11 @@ pub mod train;
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use astrovec_indexer::ingest::{Image, ImageKind};
+use astrovec_indexer::ingest::Image;
 
-/// A catalog row's image as the model's input: Legacy Survey g, r, z planes through
-/// the reference preprocessing, RGB cutouts centre-cropped, to `size` × `size`.
+/// A catalog row's image as the model's input (the preparation every path shares).
 pub(crate) fn model_image(img: &Image, size: usize) -> Result<Vec<f32>> {
-    Ok(match img.kind {
-        ImageKind::Grz => {
-            astrovec_encoders::prepare_grz(&img.data, 3, img.height, img.width, size)?
-        }
-        ImageKind::Rgb => {
-            astrovec_encoders::preprocess::center_crop(&img.data, 3, img.height, img.width, size)?
-        }
-    })
+    Ok(img.model_input("image", size)?)
 }
 
 /// Fails, naming the file and the object, when a spectrum's length is not the model's.

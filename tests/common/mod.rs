@@ -67,3 +67,77 @@ pub fn save_random_model(dir: &std::path::Path) {
     .save_dir(dir)
     .expect("the random model is saved");
 }
+
+#[allow(dead_code)] // only the tests that serve a collection use it
+/// One HTTP/1.1 request (connection closed after the response).
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("server accepts connections");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if body.is_some() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            payload.len()
+        ));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(payload.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+#[allow(dead_code)]
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..line_end]).trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + size]);
+        b = &b[line_end + 2 + size + 2..];
+    }
+}
+
+#[allow(dead_code)]
+pub fn post(addr: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, bytes) = http(addr, "POST", path, Some(&body));
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(status, 200, "POST {path}: {v}");
+    v
+}
+
+#[allow(dead_code)]
+pub fn ids(r: &serde_json::Value) -> Vec<u64> {
+    r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_u64().unwrap())
+        .collect()
+}

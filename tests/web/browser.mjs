@@ -260,6 +260,19 @@ try {
   assert.equal(up[0].id, queryId, 'the uploaded spectrum finds its own object first');
   assert.ok(up[0].score > 0.99, `self score ${up[0].score}`);
 
+  step('upload an ingested Galaxy Zoo JPEG to the JPEG collection');
+  const jpeg = arg('jpeg');
+  const jpegId = Number(arg('jpeg-id'));
+  await page.selectOption('#collection', 'zoo');
+  await page.waitForFunction(() => /objects/.test(document.getElementById('collection-info').textContent), null, { timeout: 30000 });
+  await page.check('input[name="to"][value="image"]');
+  await page.setInputFiles('#q-image', jpeg);
+  await page.waitForFunction(() => /uploaded image/.test(document.getElementById('q-source').textContent)
+    && /results in/.test(document.getElementById('status').textContent), null, { timeout: 60000 });
+  const zoo = await results();
+  assert.equal(zoo[0].id, jpegId, 'the uploaded JPEG finds its own ingested copy first');
+  assert.ok(zoo[0].score >= 0.9999, `self score ${zoo[0].score}`);
+
   step('keyboard: Tab reaches the search button, focus is visible');
   await page.focus('#k');
   let reached = false;

@@ -66,6 +66,9 @@ pub enum IngestError {
     /// The encoders failed (model loading or a forward pass).
     #[error("encoder: {0}")]
     Encoder(#[from] astrovec_encoders::EncoderError),
+    /// A validated row the encoder's input preparation still refused.
+    #[error(transparent)]
+    Input(#[from] astrovec_encoders::input::InputError),
     /// A pipeline thread panicked or hung up (a bug).
     #[error("pipeline stage `{0}` stopped unexpectedly")]
     Stage(&'static str),

@@ -35,22 +35,15 @@ use super::error::{IngestError, Result};
 use super::mapping::{attribute_name_for, Mapping, UnknownColumns};
 use super::plan::{Ignored, PlannedAttribute, POSITION_KNOWN};
 use super::read::Batches;
-use super::row::{check_finite, check_position, Image, ImageKind, Row, RowOutcome};
-use crate::fits::FitsFile;
+use super::row::{check_position, Image, ImageKind, Row, RowOutcome};
+use astrovec_encoders::input;
 
 /// Extensions read as image files.
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "fits", "fit"];
 
-fn ext(p: &Path) -> String {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
 /// True when `p` has an image file extension.
 pub fn is_image_file(p: &Path) -> bool {
-    IMAGE_EXTENSIONS.contains(&ext(p).as_str())
+    IMAGE_EXTENSIONS.contains(&input::extension(p).as_str())
 }
 
 /// Every image file under `dir` (recursively), sorted by path.
@@ -362,10 +355,11 @@ impl ImageSetSource {
         let name = file.display();
         let id = self.id_of(file);
         let result = (|| -> std::result::Result<Row, String> {
-            let (image, header_pos) = read_image(file, self.min_image_size)?;
+            // The id first: a file without one is rejected without being decoded.
             let id = id.ok_or_else(|| {
                 format!("{name}: no id (no digits in the file name and no CSV row with one)")
             })?;
+            let (image, header_pos) = read_image(file, self.min_image_size)?;
             let csv = self
                 .sidecar
                 .as_ref()
@@ -450,221 +444,21 @@ impl ImageSetSource {
     }
 }
 
-/// Reads one cutout file: the image and, for FITS, the header position.
+/// Reads one cutout file (through the encoders' [`input::image::read_file`], as uploads
+/// and `astrovec embed` do): the image and, for FITS, the header position. An image the
+/// model would refuse (too small, a non-finite pixel) is refused here, so the row is
+/// rejected rather than failing its batch.
 pub fn read_image(
     file: &Path,
     min_size: usize,
 ) -> std::result::Result<(Image, Option<(f64, f64)>), String> {
-    let name = file.display();
-    match ext(file).as_str() {
-        "jpg" | "jpeg" => {
-            let bytes = std::fs::read(file).map_err(|e| format!("{name}: {e}"))?;
-            let opts = zune_core::options::DecoderOptions::default()
-                .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
-            let mut dec = zune_jpeg::JpegDecoder::new_with_options(
-                zune_core::bytestream::ZCursor::new(&bytes),
-                opts,
-            );
-            let px = dec
-                .decode()
-                .map_err(|e| format!("{name}: not a readable JPEG: {e:?}"))?;
-            let info = dec
-                .info()
-                .ok_or_else(|| format!("{name}: JPEG without a header"))?;
-            let (w, h) = (info.width as usize, info.height as usize);
-            interleaved_to_planar(&px, h, w, 3, 255.0)
-                .map(|i| (i, None))
-                .map_err(|e| format!("{name}: {e}"))
-        }
-        "png" => {
-            let f = std::fs::File::open(file).map_err(|e| format!("{name}: {e}"))?;
-            let mut dec = png::Decoder::new(std::io::BufReader::new(f));
-            dec.set_transformations(png::Transformations::EXPAND);
-            let mut reader = dec
-                .read_info()
-                .map_err(|e| format!("{name}: not a readable PNG: {e}"))?;
-            let mut buf = vec![0u8; reader.output_buffer_size()];
-            let info = reader
-                .next_frame(&mut buf)
-                .map_err(|e| format!("{name}: not a readable PNG: {e}"))?;
-            let (w, h) = (info.width as usize, info.height as usize);
-            let channels = info.color_type.samples();
-            let values: Vec<f32> = match info.bit_depth {
-                png::BitDepth::Sixteen => buf[..info.buffer_size()]
-                    .chunks_exact(2)
-                    .map(|b| u16::from_be_bytes([b[0], b[1]]) as f32 / 65535.0)
-                    .collect(),
-                _ => buf[..info.buffer_size()]
-                    .iter()
-                    .map(|&b| b as f32 / 255.0)
-                    .collect(),
-            };
-            let (rgb, n) = match channels {
-                1 | 2 => {
-                    // Grey (with alpha): the same value in R, G and B.
-                    let grey: Vec<f32> = values
-                        .chunks_exact(channels)
-                        .flat_map(|p| [p[0]; 3])
-                        .collect();
-                    (grey, 3)
-                }
-                _ => (values, channels),
-            };
-            interleaved_f32_to_planar(&rgb, h, w, n)
-                .map(|i| (i, None))
-                .map_err(|e| format!("{name}: {e}"))
-        }
-        "fits" | "fit" => read_fits_cutout(file, min_size),
-        other => Err(format!("{name}: unsupported image type .{other}")),
-    }
-}
-
-fn interleaved_to_planar(
-    px: &[u8],
-    h: usize,
-    w: usize,
-    n: usize,
-    max: f32,
-) -> std::result::Result<Image, String> {
-    let v: Vec<f32> = px.iter().map(|&b| b as f32 / max).collect();
-    interleaved_f32_to_planar(&v, h, w, n)
-}
-
-fn interleaved_f32_to_planar(
-    v: &[f32],
-    h: usize,
-    w: usize,
-    n: usize,
-) -> std::result::Result<Image, String> {
-    if h == 0 || w == 0 || v.len() < h * w * n || n < 3 {
-        return Err(format!(
-            "decoded {} values for a {h}×{w} image with {n} channels",
-            v.len()
-        ));
-    }
-    let plane = h * w;
-    let mut data = vec![0.0f32; 3 * plane];
-    for p in 0..plane {
-        for c in 0..3 {
-            data[c * plane + p] = v[p * n + c];
-        }
-    }
-    Ok(Image {
-        kind: ImageKind::Rgb,
-        height: h,
-        width: w,
-        data,
-    })
-}
-
-fn read_fits_cutout(
-    file: &Path,
-    min_size: usize,
-) -> std::result::Result<(Image, Option<(f64, f64)>), String> {
-    let fits = FitsFile::open(file).map_err(|e| e.to_string())?;
-    let hdu = fits
-        .hdus()
-        .iter()
-        .find(|h| !h.is_table() && h.shape().is_ok_and(|s| s.len() == 3 && s[0] == 3))
-        .ok_or_else(|| format!("{}: no HDU holds a [3, H, W] g, r, z image", file.display()))?;
-    let img = hdu.image().map_err(|e| e.to_string())?;
-    let (h, w) = (img.shape[1], img.shape[2]);
-    if h < min_size || w < min_size {
-        return Err(format!(
-            "{}: image is {h}×{w}, smaller than the encoder's {min_size}×{min_size} input",
-            file.display()
-        ));
-    }
-    // Band order from BAND0..2 or BANDS ("grz"); g, r, z when absent.
-    let bands: Vec<String> = match (0..3)
-        .map(|i| {
-            hdu.keyword(&format!("BAND{i}"))
-                .map(|b| b.to_ascii_lowercase())
-        })
-        .collect::<Option<Vec<_>>>()
-    {
-        Some(b) => b,
-        None => match hdu.keyword("BANDS") {
-            Some(s) if s.chars().count() == 3 => s
-                .chars()
-                .map(|c| c.to_ascii_lowercase().to_string())
-                .collect(),
-            _ => vec!["g".into(), "r".into(), "z".into()],
-        },
-    };
-    let plane = h * w;
-    let mut data = vec![0.0f32; 3 * plane];
-    for (target, band) in ["g", "r", "z"].iter().enumerate() {
-        let src = bands
-            .iter()
-            .position(|b| b == band)
-            .ok_or_else(|| format!("{}: bands {bands:?} do not include {band}", file.display()))?;
-        for p in 0..plane {
-            data[target * plane + p] = img.values[src * plane + p] as f32;
-        }
-    }
-    check_finite("image", &data).map_err(|e| format!("{}: {e}", file.display()))?;
-    let num = |k: &str| hdu.keyword(k).and_then(|v| v.parse::<f64>().ok());
-    let pos = match (num("RA"), num("DEC")) {
-        (Some(ra), Some(dec)) => Some((ra, dec)),
-        _ => num("CRVAL1").zip(num("CRVAL2")),
-    };
-    Ok((
-        Image {
-            kind: ImageKind::Grz,
-            height: h,
-            width: w,
-            data,
-        },
-        pos,
-    ))
-}
-
-/// Area-averaging weights mapping `n` input pixels onto `m` output pixels:
-/// for each output pixel, `(input index, weight)` pairs summing to 1.
-fn area_weights(n: usize, m: usize) -> Vec<Vec<(usize, f32)>> {
-    let scale = n as f64 / m as f64;
-    (0..m)
-        .map(|o| {
-            let (a, b) = (o as f64 * scale, (o + 1) as f64 * scale);
-            let mut w = Vec::new();
-            let mut i = a.floor() as usize;
-            while (i as f64) < b && i < n {
-                let overlap = (b.min(i as f64 + 1.0) - a.max(i as f64)).max(0.0);
-                if overlap > 0.0 {
-                    w.push((i, (overlap / scale) as f32));
-                }
-                i += 1;
-            }
-            w
-        })
-        .collect()
-}
-
-/// An RGB picture as the image encoder takes it: centre-cropped to a square and
-/// area-resampled to `size × size`, planar `[3, size, size]` in [0, 1].
-pub fn fit_rgb(image: &Image, size: usize) -> Vec<f32> {
-    let (h, w) = (image.height, image.width);
-    let side = h.min(w);
-    let (top, left) = ((h - side) / 2, (w - side) / 2);
-    let wts = area_weights(side, size);
-    let plane = h * w;
-    let mut out = vec![0.0f32; 3 * size * size];
-    for c in 0..3 {
-        for (oy, wy) in wts.iter().enumerate() {
-            for (ox, wx) in wts.iter().enumerate() {
-                let mut s = 0.0f32;
-                for &(iy, a) in wy {
-                    let row = c * plane + (top + iy) * w + left;
-                    for &(ix, b) in wx {
-                        s += a * b * image.data[row + ix];
-                    }
-                }
-                out[c * size * size + oy * size + ox] = s.clamp(0.0, 1.0);
-            }
-        }
-    }
-    out
+    let decoded = input::image::read_file(file, ImageKind::Grz, input::MAX_PIXELS)
+        .map_err(|e| e.to_string())?;
+    let img = decoded.image;
+    // The model's own requirements, so an image it would refuse is a rejected row.
+    img.check_for_model(&file.display().to_string(), min_size)
+        .map_err(|e| e.to_string())?;
+    Ok((img, decoded.position))
 }
 
 #[cfg(test)]
@@ -678,32 +472,5 @@ mod tests {
         assert_eq!(id_from_file_name(Path::new("dr9_3_x17b.fits")), Some(17));
         assert_eq!(id_from_file_name(Path::new("galaxy.png")), None);
         assert_eq!(csv_fields(r#"1,"a, ""b""",x "#), vec!["1", "a, \"b\"", "x"]);
-    }
-
-    #[test]
-    fn rgb_is_cropped_square_and_area_resampled() {
-        // 4 rows × 6 columns: the centre 4×4 is kept, then halved to 2×2.
-        let (h, w) = (4, 6);
-        let data: Vec<f32> = (0..3)
-            .flat_map(|c| (0..h * w).map(move |p| if c == 0 { (p % w) as f32 / 10.0 } else { 0.5 }))
-            .collect();
-        let img = Image {
-            kind: ImageKind::Rgb,
-            height: h,
-            width: w,
-            data,
-        };
-        let out = fit_rgb(&img, 2);
-        assert_eq!(out.len(), 12);
-        // Columns 1..5 kept; output column 0 averages columns 1, 2 → 0.15.
-        assert!(
-            (out[0] - 0.15).abs() < 1e-6 && (out[1] - 0.35).abs() < 1e-6,
-            "{out:?}"
-        );
-        assert!(out[4..].iter().all(|v| (v - 0.5).abs() < 1e-6));
-        // Weights of a non-integer ratio still sum to one.
-        for w in area_weights(424, 144) {
-            assert!((w.iter().map(|x| x.1).sum::<f32>() - 1.0).abs() < 1e-5);
-        }
     }
 }

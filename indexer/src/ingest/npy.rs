@@ -14,6 +14,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use astrovec_encoders::input::npy;
+
 use super::error::{IngestError, Result};
 use super::read::{Batches, Source};
 use super::row::check_finite;
@@ -43,79 +45,42 @@ fn bad(path: &Path, reason: impl Into<String>) -> IngestError {
     IngestError::malformed(path, None, None, reason)
 }
 
-/// The value of `key` in a numpy header dict (`'descr': '<f4'` → `'<f4'`).
-fn header_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
-    let at = header.find(&format!("'{key}'"))? + key.len() + 2;
-    let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
-    let end = if rest.starts_with('(') {
-        rest.find(')')? + 1
-    } else {
-        rest.find([',', '}'])?
-    };
-    Some(rest[..end].trim())
-}
-
 impl NpyEmbeddings {
-    /// Reads and checks the header of `path`.
+    /// Reads and checks the header of `path` (the encoders' `.npy` header parser, the
+    /// one uploads use).
     pub fn open(modality: &str, path: &Path) -> Result<Self> {
         let mut f = File::open(path).map_err(|e| IngestError::io(path, e))?;
-        let mut head = [0u8; 10];
-        f.read_exact(&mut head)
-            .map_err(|_| bad(path, "not an .npy file (shorter than its header)"))?;
-        if &head[..6] != b"\x93NUMPY" {
-            return Err(bad(path, "not an .npy file (no \\x93NUMPY magic)"));
-        }
-        let (len, start) = match head[6] {
-            1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10u64),
-            2 | 3 => {
-                let mut more = [0u8; 2];
-                f.read_exact(&mut more)
-                    .map_err(|_| bad(path, "truncated .npy header"))?;
-                (
-                    u32::from_le_bytes([head[8], head[9], more[0], more[1]]) as usize,
-                    12u64,
-                )
-            }
-            v => return Err(bad(path, format!("unsupported .npy format version {v}"))),
-        };
-        let mut text = vec![0u8; len];
-        f.read_exact(&mut text)
+        let what = path.display().to_string();
+        let mut preamble = Vec::with_capacity(npy::PREAMBLE);
+        (&mut f)
+            .take(npy::PREAMBLE as u64)
+            .read_to_end(&mut preamble)
+            .map_err(|e| IngestError::io(path, e))?;
+        let length = npy::Header::length(&what, &preamble).map_err(|e| bad(path, e.got))?;
+        let mut head = vec![0u8; length];
+        f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.read_exact(&mut head))
             .map_err(|_| bad(path, "truncated .npy header"))?;
-        let header = String::from_utf8_lossy(&text).into_owned();
-        let descr = header_value(&header, "descr").unwrap_or("");
-        let width = match descr.trim_matches(['\'', '"']) {
-            "<f4" | "=f4" | "f4" => 4,
-            "<f8" | "=f8" | "f8" => 8,
-            other => {
-                return Err(bad(
-                    path,
-                    format!("dtype {other}: expected little-endian float32 or float64"),
-                ))
-            }
-        };
-        if header_value(&header, "fortran_order") != Some("False") {
+        let header = npy::Header::parse(&what, &head).map_err(|e| bad(path, e.got))?;
+        if header.dtype.big_endian || !matches!(header.dtype.code, "f4" | "f8") {
             return Err(bad(
                 path,
-                "Fortran-ordered arrays are not supported (save C order)",
+                format!(
+                    "dtype {}{}: expected little-endian float32 or float64",
+                    if header.dtype.big_endian { ">" } else { "<" },
+                    header.dtype.code
+                ),
             ));
         }
-        let shape: Vec<usize> = header_value(&header, "shape")
-            .unwrap_or("()")
-            .trim_matches(['(', ')'])
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse::<usize>())
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|_| bad(path, "unreadable shape in the .npy header"))?;
-        let [rows, dim] = shape[..] else {
+        let [rows, dim] = header.shape[..] else {
             return Err(bad(
                 path,
-                format!("shape {shape:?}: expected [rows, dimension]"),
+                format!("shape {:?}: expected [rows, dimension]", header.shape),
             ));
         };
-        let data_start = start + len as u64;
+        let data_start = header.data_offset as u64;
         let size = f.metadata().map_err(|e| IngestError::io(path, e))?.len();
-        let need = data_start + (rows * dim * width) as u64;
+        let need = data_start + header.data_bytes as u64;
         if size < need {
             return Err(bad(
                 path,
@@ -128,7 +93,7 @@ impl NpyEmbeddings {
             rows: rows as u64,
             dim,
             data_start,
-            width,
+            width: header.dtype.width,
         })
     }
 
@@ -264,11 +229,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_values_are_found() {
-        let h = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 8), }";
-        assert_eq!(header_value(h, "descr"), Some("'<f4'"));
-        assert_eq!(header_value(h, "fortran_order"), Some("False"));
-        assert_eq!(header_value(h, "shape"), Some("(3, 8)"));
+    fn npy_names_are_recognised() {
         assert!(is_npy("emb/Image.NPY") && !is_npy("image_embedding"));
     }
 }

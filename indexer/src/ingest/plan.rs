@@ -5,6 +5,9 @@
 
 use astrovec_engine::AttributeDef;
 
+use astrovec_encoders::input::image::Layout;
+use astrovec_encoders::input::Array;
+
 use super::mapping::ImageLayout;
 use super::row::{check_finite, Image, ImageKind, SPECTRUM_LEN};
 
@@ -63,54 +66,33 @@ impl Plan {
     }
 }
 
-/// Interprets an image cell: planar `[3,H,W]`, channel-last `[H,W,3]`, or flat
-/// `3·H·W` values of a square image in the given layout.
+/// Interprets an image cell (g, r, z nanomaggies): planar `[3,H,W]`, channel-last
+/// `[H,W,3]`, or flat `3·H·W` values of a square image in the given layout — the
+/// encoders' [`Image::from_array`], so uploads of the same array read it alike.
 pub fn to_image(
     shape: &[usize],
     values: Vec<f32>,
     layout: ImageLayout,
     min_size: usize,
 ) -> std::result::Result<Image, String> {
-    let (h, w, hwc) = match shape {
-        [3, h, w] if layout != ImageLayout::Hwc => (*h, *w, false),
-        [h, w, 3] => (*h, *w, true),
-        [n] if n % 3 == 0 => {
-            let side = ((n / 3) as f64).sqrt().round() as usize;
-            if side * side * 3 != *n {
-                return Err(format!("{n} values are not a square 3-band image"));
-            }
-            (side, side, layout == ImageLayout::Hwc)
-        }
-        other => {
-            return Err(format!(
-                "shape {other:?} is not [3,H,W], [H,W,3] or flat 3·H·W"
-            ))
-        }
+    let layout = match layout {
+        ImageLayout::Hwc => Layout::Hwc,
+        ImageLayout::Auto | ImageLayout::Chw => Layout::Auto,
     };
+    let array = Array {
+        shape: shape.to_vec(),
+        data: values,
+    };
+    let img =
+        Image::from_array("image", array, ImageKind::Grz, layout).map_err(|e| e.to_string())?;
+    let (h, w) = (img.height, img.width);
     if h < min_size || w < min_size {
         return Err(format!(
             "image is {h}×{w}, smaller than the encoder's {min_size}×{min_size} input"
         ));
     }
-    check_finite("image", &values)?;
-    let data = if hwc {
-        let plane = h * w;
-        let mut out = vec![0.0f32; 3 * plane];
-        for (p, px) in values.chunks_exact(3).enumerate() {
-            for b in 0..3 {
-                out[b * plane + p] = px[b];
-            }
-        }
-        out
-    } else {
-        values
-    };
-    Ok(Image {
-        kind: ImageKind::Grz,
-        height: h,
-        width: w,
-        data,
-    })
+    check_finite("image", &img.data)?;
+    Ok(img)
 }
 
 /// Interprets a spectrum cell: 7781 values, possibly with unit axes (`[7781, 1]`).

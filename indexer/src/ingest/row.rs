@@ -9,29 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Pixels of the DESI coadd grid the spectrum encoder expects (3600 + 0.8 i Å).
 pub const SPECTRUM_LEN: usize = 7781;
 
-/// What the values of an [`Image`] are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageKind {
-    /// Planes g, r, z in nanomaggies (Legacy Survey cutouts); mapped to RGB with
-    /// `legacy_rgb` and centre-cropped before encoding.
-    Grz,
-    /// Display colour, planes R, G, B in [0, 1] (JPEG/PNG cutouts), already at the
-    /// model's input size.
-    Rgb,
-}
-
-/// A planar `[3, height, width]` image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Image {
-    /// What the planes hold.
-    pub kind: ImageKind,
-    /// Rows.
-    pub height: usize,
-    /// Columns.
-    pub width: usize,
-    /// `3 × height × width` values, plane by plane.
-    pub data: Vec<f32>,
-}
+pub use astrovec_encoders::input::{Image, ImageKind};
 
 /// A validated catalog row: everything finite and of the right shape.
 #[derive(Debug, Clone, PartialEq)]

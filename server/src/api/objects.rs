@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::limits::{MAX_SMOOTH_PIXELS, MIN_SPECTRUM_POINTS};
 use crate::state::AppState;
-use crate::upload::Image;
+use crate::upload::{Image, ImageKind};
 
 /// `GET /v1/collections/{c}/objects/{id}`.
 pub async fn get_object(
@@ -176,7 +176,7 @@ pub async fn object_spectrum(
 /// Renders a decoded image as an 8-bit RGB PNG (g, r, z through the Legacy Survey mapping).
 pub(crate) fn render_png(img: &Image) -> ApiResult<Vec<u8>> {
     let (h, w) = (img.height, img.width);
-    let rgb = if img.rgb {
+    let rgb = if img.kind == ImageKind::Rgb {
         img.data.clone()
     } else {
         astrovec_encoders::preprocess::legacy_rgb(&img.data, h, w)

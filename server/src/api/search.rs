@@ -145,13 +145,14 @@ fn resolve(h: &CollectionHandle, q: &QuerySpec) -> ApiResult<Resolved> {
         let v = embed_image(&enc.lock(), &decoded, "image")?;
         ("image", "image".to_string(), v)
     } else {
+        let enc = h.encoder()?;
+        let enc = enc.lock();
         let flux = q
             .spectrum
             .as_ref()
             .expect("one query kind is set")
-            .decode("spectrum")?;
-        let enc = h.encoder()?;
-        let v = embed_spectrum(&enc.lock(), &flux, "spectrum")?;
+            .decode("spectrum", enc.config().spectrum_backbone.spectrum_length)?;
+        let v = embed_spectrum(&enc, &flux, "spectrum")?;
         ("spectrum", "spectrum".to_string(), v)
     };
     Ok(Resolved {

@@ -83,8 +83,10 @@ pub async fn put_object(
                         "both",
                     ));
                 }
-                let flux = s.decode("spectrum")?;
-                let v = embed_spectrum(&h.encoder()?.lock(), &flux, "spectrum")?;
+                let enc = h.encoder()?;
+                let enc = enc.lock();
+                let flux = s.decode("spectrum", enc.config().spectrum_backbone.spectrum_length)?;
+                let v = embed_spectrum(&enc, &flux, "spectrum")?;
                 o.embeddings.insert("spectrum".into(), v);
                 o.blobs
                     .insert(SPECTRUM_F16.into(), encode_spectrum_f16(&flux));

@@ -19,10 +19,9 @@ use super::model::load_encoder;
 use super::report::reject_kind;
 use super::{Embedder, IngestOptions};
 use crate::ingest::error::{IngestError, Result};
-use crate::ingest::images::fit_rgb;
 use crate::ingest::progress::Progress;
 use crate::ingest::read::Source;
-use crate::ingest::row::{check_finite, ImageKind, Reject, Row, RowOutcome, SPECTRUM_LEN};
+use crate::ingest::row::{check_finite, Reject, Row, RowOutcome, SPECTRUM_LEN};
 use crate::ingest::shard::Shard;
 use crate::ingest::thumb::{
     image_and_thumbnail_png, image_png, thumbnail_png, IMAGE_PNG, THUMB_PNG,
@@ -250,39 +249,23 @@ fn encode_chunk(
     let mut embeddings: Vec<BTreeMap<String, Vec<f32>>> =
         rows.iter().map(|r| r.embeddings.clone()).collect();
     if let Some(enc) = encoder {
-        // Images, grouped by kind and size (one batch per group). RGB pictures
-        // of any size are brought to the model's input size first (see
-        // `images::fit_rgb`), so they form one group.
+        // Images: every kind through the one preparation uploads and `embed` use
+        // (`Image::model_input`), then one batch.
         let size = enc.config().image_backbone.image_size;
-        let mut groups: BTreeMap<(bool, usize, usize), Vec<usize>> = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            if let Some(img) = &r.image {
-                let key = match img.kind {
-                    ImageKind::Rgb => (true, size, size),
-                    ImageKind::Grz => (false, img.height, img.width),
-                };
-                groups.entry(key).or_default().push(i);
-            }
-        }
-        for ((rgb, h, w), idx) in groups {
-            let mut flat = Vec::with_capacity(idx.len() * 3 * h * w);
-            if rgb {
-                let fitted: Vec<Vec<f32>> = idx
-                    .par_iter()
-                    .map(|&i| fit_rgb(rows[i].image.as_ref().expect("grouped"), size))
-                    .collect();
-                fitted.iter().for_each(|v| flat.extend_from_slice(v));
-            } else {
-                for &i in &idx {
-                    flat.extend_from_slice(&rows[i].image.as_ref().expect("grouped").data);
-                }
-            }
-            let out = if rgb {
-                enc.embed_images(&flat)?
-            } else {
-                enc.embed_grz(&flat, 3, h, w)?
-            };
-            for (&i, v) in idx.iter().zip(out) {
+        let idx: Vec<usize> = (0..rows.len())
+            .filter(|&i| rows[i].image.is_some())
+            .collect();
+        if !idx.is_empty() {
+            let prepared: Vec<Vec<f32>> = idx
+                .par_iter()
+                .map(|&i| {
+                    let img = rows[i].image.as_ref().expect("filtered");
+                    img.model_input(&format!("object {} image", rows[i].id), size)
+                        .map_err(IngestError::from)
+                })
+                .collect::<Result<_>>()?;
+            let flat: Vec<f32> = prepared.concat();
+            for (&i, v) in idx.iter().zip(enc.embed_images(&flat)?) {
                 embeddings[i].insert("image".into(), v);
             }
         }
