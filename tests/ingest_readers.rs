@@ -6,23 +6,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
 use astrovec_encoders::model::astroclip::WEIGHTS_FILE;
 use astrovec_engine::layout::encoder_dir;
 use astrovec_engine::{AttrValue, Collection, SearchParams};
-
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("ASTROVEC_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    assert!(
-        dir.join("images/gz2_spirals").is_dir() && dir.join("spectra/desi").is_dir(),
-        "the real test data are expected in {} (set ASTROVEC_DATA)",
-        dir.display()
-    );
-    dir
-}
 
 fn report(out: &std::process::Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -31,7 +17,7 @@ fn report(out: &std::process::Output) -> serde_json::Value {
 
 #[test]
 fn galaxy_zoo_jpegs_ingest_as_an_image_only_collection_with_labels() {
-    let gz = data_dir().join("images/gz2_spirals/train");
+    let gz = common::data_dir().join("images/gz2_spirals/train");
     let tmp = tempfile::tempdir().unwrap();
     // Labels from the directory names, joined to the images by id (file name).
     let mut csv = String::from("id,spiral\n");
@@ -105,7 +91,7 @@ fn galaxy_zoo_jpegs_ingest_as_an_image_only_collection_with_labels() {
 
 #[test]
 fn desi_coadds_and_redrock_files_ingest_on_the_command_line() {
-    let desi = data_dir().join("spectra/desi");
+    let desi = common::data_dir().join("spectra/desi");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("desi");
     let p = |f: &str| desi.join(f).to_str().unwrap().to_string();

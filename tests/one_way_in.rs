@@ -27,18 +27,6 @@ use serde_json::{json, Value};
 const COSINE: f64 = 0.9999;
 const EMBED_TOLERANCE: f32 = 1e-5;
 
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("ASTROVEC_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    assert!(
-        dir.join("images/gz2_spirals").is_dir() && dir.join("spectra/desi").is_dir(),
-        "the real test data are expected in {} (set ASTROVEC_DATA)",
-        dir.display()
-    );
-    dir
-}
-
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -123,7 +111,7 @@ fn ingest(inputs: &[&Path], db: &Path, model: &Path) {
 
 #[test]
 fn every_format_gives_one_embedding_through_ingest_upload_and_embed() {
-    let data = data_dir();
+    let data = common::data_dir();
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let model = t.join("model");

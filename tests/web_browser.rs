@@ -89,10 +89,7 @@ fn web_page_searches_plots_exports_and_maps_in_headless_chromium() {
     eprintln!("mock + ingest of 300: {:.1} s", t.elapsed().as_secs_f64());
     // Ten real Galaxy Zoo JPEGs as a second collection (`zoo`): the page uploads one of
     // them and must find its ingested copy first.
-    let data = std::env::var_os("ASTROVEC_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let gz = data.join("images/gz2_spirals/train/spirals");
+    let gz = common::data_dir().join("images/gz2_spirals/train/spirals");
     let mut jpegs: Vec<PathBuf> = std::fs::read_dir(&gz)
         .unwrap_or_else(|e| panic!("{}: {e} (set ASTROVEC_DATA)", gz.display()))
         .map(|e| e.unwrap().path())

@@ -17,6 +17,22 @@ pub fn run_ok(args: &[&str]) -> Output {
     out
 }
 
+/// The real test data (Galaxy Zoo JPEGs, DESI coadds): `$ASTROVEC_DATA`, else
+/// `../shared/data` beside the clone; fails the test when they are missing.
+#[allow(dead_code)] // only the tests on real files use it
+pub fn data_dir() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    let dir = std::env::var_os("ASTROVEC_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    assert!(
+        dir.join("images/gz2_spirals").is_dir() && dir.join("spectra/desi").is_dir(),
+        "the real test data are expected in {} (set ASTROVEC_DATA)",
+        dir.display()
+    );
+    dir
+}
+
 /// A running `astrovec serve`, killed when dropped (whether the test passed or not).
 #[allow(dead_code)] // only the tests that serve a collection start one
 pub struct Server(pub std::process::Child);
