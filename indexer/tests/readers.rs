@@ -341,7 +341,7 @@ fn png_and_fits_cutouts_ingest_as_an_image_only_collection_with_csv_labels() {
     .unwrap();
     // … a broken JPEG and a file without digits: both rejected with reasons.
     std::fs::write(cut.join("broken-0013.jpg"), b"not a jpeg").unwrap();
-    write_png(&cut.join("nameless.png"), 8, 8, &px(8, 8, 3));
+    write_png(&cut.join("nameless.png"), 40, 40, &px(40, 40, 3));
     // Labels and one position by id.
     let csv = tmp.path().join("labels.csv");
     std::fs::write(

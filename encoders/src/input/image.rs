@@ -245,7 +245,15 @@ pub fn decode(
     max_pixels: usize,
 ) -> Result<Decoded> {
     let image = match format {
-        ImageFormat::Picture(p) => raster::decode(what, bytes, p, max_pixels)?,
+        ImageFormat::Picture(p) => {
+            let planes = raster::decode(what, bytes, p, max_pixels)?;
+            Image {
+                kind: ImageKind::Rgb,
+                height: planes.height,
+                width: planes.width,
+                data: planes.data,
+            }
+        }
         ImageFormat::Npy => {
             let array = super::npy::read(what, bytes, max_pixels.saturating_mul(3))?;
             Image::from_array(what, array, numeric, Layout::Auto)?

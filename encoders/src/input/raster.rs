@@ -5,8 +5,18 @@
 //! or palette (alpha dropped; 16-bit values keep their precision). JPEG: decoded to
 //! RGB whatever its colour space (grey pictures give equal planes).
 
-use super::image::{Image, ImageKind};
 use super::{InputError, Result};
+
+/// A decoded picture: planes R, G, B in [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planes {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// `3 × height × width` values, plane by plane.
+    pub data: Vec<f32>,
+}
 
 /// Formats [`decode`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +60,14 @@ fn check_size(what: &str, height: usize, width: usize, max_pixels: usize) -> Res
 }
 
 /// Decodes a picture of `format` held in `bytes`; at most `max_pixels` pixels.
-pub fn decode(what: &str, bytes: &[u8], format: Picture, max_pixels: usize) -> Result<Image> {
+pub fn decode(what: &str, bytes: &[u8], format: Picture, max_pixels: usize) -> Result<Planes> {
     match format {
         Picture::Jpeg => decode_jpeg(what, bytes, max_pixels),
         Picture::Png => decode_png(what, bytes, max_pixels),
     }
 }
 
-fn decode_jpeg(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Image> {
+fn decode_jpeg(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Planes> {
     let bad = |got: String| InputError::new(what, Picture::Jpeg.name(), got);
     let opts = zune_core::options::DecoderOptions::default()
         .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB);
@@ -77,7 +87,7 @@ fn decode_jpeg(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Image> {
     planar(what, &values, h, w, 3)
 }
 
-fn decode_png(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Image> {
+fn decode_png(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Planes> {
     let bad = |got: String| InputError::new(what, Picture::Png.name(), got);
     let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
     dec.set_transformations(png::Transformations::EXPAND);
@@ -108,7 +118,7 @@ fn decode_png(what: &str, bytes: &[u8], max_pixels: usize) -> Result<Image> {
 }
 
 /// Interleaved grey / grey + alpha / RGB / RGBA values → planar R, G, B.
-fn planar(what: &str, v: &[f32], h: usize, w: usize, channels: usize) -> Result<Image> {
+fn planar(what: &str, v: &[f32], h: usize, w: usize, channels: usize) -> Result<Planes> {
     let plane = h * w;
     if !(1..=4).contains(&channels) || v.len() < plane * channels {
         return Err(InputError::new(
@@ -125,8 +135,7 @@ fn planar(what: &str, v: &[f32], h: usize, w: usize, channels: usize) -> Result<
             data[c * plane + p] = if channels <= 2 { px[0] } else { px[c] };
         }
     }
-    Ok(Image {
-        kind: ImageKind::Rgb,
+    Ok(Planes {
         height: h,
         width: w,
         data,

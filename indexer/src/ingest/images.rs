@@ -355,11 +355,10 @@ impl ImageSetSource {
         let name = file.display();
         let id = self.id_of(file);
         let result = (|| -> std::result::Result<Row, String> {
-            // The id first: a file without one is rejected without being decoded.
+            let (image, header_pos) = read_image(file, self.min_image_size)?;
             let id = id.ok_or_else(|| {
                 format!("{name}: no id (no digits in the file name and no CSV row with one)")
             })?;
-            let (image, header_pos) = read_image(file, self.min_image_size)?;
             let csv = self
                 .sidecar
                 .as_ref()
