@@ -225,13 +225,12 @@ fn class_labels(coll: &Collection, items: &[Item], args: &Args) -> Vec<String> {
     l
 }
 
+/// The class names of a label, and each object's class index (`None`: no label).
+type Classes = (Vec<String>, Vec<Option<usize>>);
+
 /// Class names and each object's class index for `label`, or `None` when it has fewer
 /// than two classes and was not asked for explicitly.
-fn class_indices(
-    items: &[Item],
-    label: &str,
-    asked: bool,
-) -> Result<Option<(Vec<String>, Vec<Option<usize>>)>> {
+fn class_indices(items: &[Item], label: &str, asked: bool) -> Result<Option<Classes>> {
     let raw: Vec<Option<String>> = items
         .iter()
         .map(|i| i.attrs.get(label).and_then(class_of))
