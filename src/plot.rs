@@ -166,19 +166,19 @@ pub fn loss_curves(path: &Path, c: &LossCurves) -> Result<()> {
     })
 }
 
-/// Predicted against true values, one panel per `(title, truth, prediction, R²)`, with
-/// the 1:1 line.
+/// Predicted against true values, one panel per `(title, truth, prediction, score)`
+/// (the score's text, e.g. "R² = 0.84 ± 0.02", goes into the caption), with the 1:1 line.
 pub fn pred_vs_true(
     path: &Path,
     quantity: &str,
-    panels: &[(String, Vec<f64>, Vec<f64>, f64)],
+    panels: &[(String, Vec<f64>, Vec<f64>, String)],
 ) -> Result<()> {
     ensure_font()?;
     let width = 480 * panels.len().max(1) as u32;
     png_canvas(path, (width, 480), |root| {
         root.fill(&WHITE)?;
         let areas = root.split_evenly((1, panels.len().max(1)));
-        for ((title, truth, pred, r2), area) in panels.iter().zip(areas) {
+        for ((title, truth, pred, score), area) in panels.iter().zip(areas) {
             let (lo, hi) = truth
                 .iter()
                 .chain(pred.iter())
@@ -187,7 +187,7 @@ pub fn pred_vs_true(
                 });
             let (lo, hi) = if hi > lo { (lo, hi) } else { (0.0, 1.0) };
             let mut chart = ChartBuilder::on(&area)
-                .caption(format!("{title} (R² = {r2:.3})"), ("sans-serif", 18))
+                .caption(format!("{title} ({score})"), ("sans-serif", 18))
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(50)

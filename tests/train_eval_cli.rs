@@ -1,7 +1,7 @@
 //! The README's training, embedding and evaluation commands, run against the real
 //! binary on a small mock catalog: contrastive training, an interrupted run resumed,
 //! SpecFormer pre-training and alignment from it, `embed` on `.npy` inputs and on a
-//! catalog, ingest with the trained model and `eval` with a split and with folds.
+//! catalog, ingest with the trained model and `eval` with its default 5 folds and with 3.
 
 mod common;
 
@@ -113,6 +113,14 @@ fn train_resume_pretrain_embed_ingest_eval() {
     assert_eq!(record["objects"], 40, "{record}");
     assert_eq!(record["group_column"], "parent_index");
     assert_eq!(record["heldout"]["pairs"], 8);
+    // The held-out k-NN R² is kept per fold (5 folds by a hash of the group column).
+    let heldout = &record["heldout"];
+    assert_eq!(heldout["knn_folds"], 5);
+    assert_eq!(heldout["knn_fold_key"], "group column parent_index");
+    let folds = heldout["redshift_r2_from_image"]["folds"]
+        .as_array()
+        .unwrap();
+    assert_eq!(folds.len(), heldout["knn_test"].as_array().unwrap().len());
     let card = std::fs::read_to_string(grouped.join("MODEL_CARD.md")).unwrap();
     assert!(card.contains("`parent_index` column"), "{card}");
     let unused = d.join("no-such-column");
@@ -302,9 +310,24 @@ fn train_resume_pretrain_embed_ingest_eval() {
         "3",
         "--no-mlp",
     ]);
-    for out in [&ev, &ev2] {
+    for (out, folds) in [(&ev, 5), (&ev2, 3)] {
         assert!(out.join("evaluation.md").is_file());
-        let text = std::fs::read_to_string(out.join("evaluation.json")).unwrap();
-        assert!(text.contains("redshift"), "{}: {text}", out.display());
+        let report = json(&out.join("evaluation.json"));
+        assert_eq!(report["protocol"]["folds"], folds, "{report}");
+        let knn = report["regression"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["target"] == "redshift" && r["features"] == "image")
+            .unwrap_or_else(|| panic!("{}: no redshift from image", out.display()));
+        let per_fold = knn["r2"]["folds"].as_array().unwrap();
+        assert_eq!(per_fold.len(), folds, "{knn}");
+        let tested: u64 = knn["test"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(tested, 48, "every object is tested once: {knn}");
     }
 }

@@ -1,5 +1,7 @@
-//! Metrics of an embedding: cross-modal retrieval ranks and the AstroCLIP zero-shot
-//! k-NN regression (standardised features, Euclidean, distance-weighted), with R².
+//! Metrics of an embedding: cross-modal retrieval ranks, the AstroCLIP zero-shot k-NN
+//! regression (standardised features, Euclidean, distance-weighted) with R², k-NN
+//! classification, and scores summarised over cross-validation folds (mean ± standard
+//! deviation over folds).
 
 use rayon::prelude::*;
 
@@ -66,6 +68,110 @@ impl Retrieval {
             top10: ranks.iter().filter(|&&r| r < 10).count() as f64 / n,
             median_rank,
         }
+    }
+}
+
+/// Unit-length copies of `rows` (a row of zeros stays zeros). A collection stores its
+/// vectors this way (cosine search), so every protocol that reads a collection sees
+/// L2-normalised embeddings; the held-out scoring of a training run normalises too, so
+/// both report the same number for the same embeddings.
+pub fn l2_normalise(rows: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    rows.iter()
+        .map(|r| {
+            let norm = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                r.iter().map(|&v| (v as f64 / norm) as f32).collect()
+            } else {
+                r.clone()
+            }
+        })
+        .collect()
+}
+
+/// One score over cross-validation folds: the value of each fold, their mean and their
+/// sample standard deviation (divisor n − 1; 0 for a single fold).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FoldStat {
+    /// Mean of the per-fold values.
+    pub mean: f64,
+    /// Sample standard deviation of the per-fold values.
+    pub sd: f64,
+    /// The value of each fold, in fold order (folds without a usable value are left out).
+    pub folds: Vec<f64>,
+}
+
+impl FoldStat {
+    /// Summarises per-fold values; non-finite values (a fold whose targets do not vary)
+    /// are left out, and with none left mean and sd are NaN.
+    pub fn from_folds(values: &[f64]) -> FoldStat {
+        let folds: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let n = folds.len();
+        if n == 0 {
+            return FoldStat {
+                mean: f64::NAN,
+                sd: f64::NAN,
+                folds,
+            };
+        }
+        let mean = folds.iter().sum::<f64>() / n as f64;
+        let sd = if n > 1 {
+            (folds.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+        } else {
+            0.0
+        };
+        FoldStat { mean, sd, folds }
+    }
+}
+
+/// The zero-shot regression scored over cross-validation folds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldRegression {
+    /// R² of each fold's test rows, summarised over folds.
+    pub r2: FoldStat,
+    /// Test rows of each fold, in fold order (folds too small to fit are left out).
+    pub test: Vec<usize>,
+    /// Every row's prediction by the fit on the other folds (NaN for rows of a fold
+    /// that was left out).
+    pub predictions: Vec<f64>,
+}
+
+/// The AstroCLIP zero-shot regression under cross-validation: row `i` belongs to fold
+/// `fold[i]` (in `0..folds`); each fold's rows are predicted by [`knn_regress`] fitted on
+/// the other folds (standardiser included), R² is computed per fold on that fold's rows,
+/// and the folds are summarised as mean ± standard deviation. Folds with fewer than 2
+/// test rows or 2 training rows are left out.
+///
+/// The reference also standardises the targets; the distance-weighted mean of the
+/// neighbours' targets and R² are unchanged by any affine map of the target, so the
+/// target is regressed in its own units.
+pub fn zero_shot_regression(
+    x: &[Vec<f32>],
+    y: &[f64],
+    fold: &[usize],
+    folds: usize,
+    k: usize,
+) -> FoldRegression {
+    let mut predictions = vec![f64::NAN; x.len()];
+    let (mut scores, mut test_sizes) = (Vec::new(), Vec::new());
+    for f in 0..folds {
+        let (test, train): (Vec<usize>, Vec<usize>) = (0..x.len()).partition(|&i| fold[i] == f);
+        if test.len() < 2 || train.len() < 2 {
+            continue;
+        }
+        let pick = |idx: &[usize]| idx.iter().map(|&i| x[i].clone()).collect::<Vec<_>>();
+        let ty: Vec<f64> = train.iter().map(|&i| y[i]).collect();
+        let pred = knn_regress(&pick(&train), &ty, &pick(&test), k);
+        let truth: Vec<f64> = test.iter().map(|&i| y[i]).collect();
+        scores.push(r2(&truth, &pred));
+        test_sizes.push(test.len());
+        for (&i, p) in test.iter().zip(pred) {
+            predictions[i] = p;
+        }
+    }
+    FoldRegression {
+        r2: FoldStat::from_folds(&scores),
+        test: test_sizes,
+        predictions,
     }
 }
 
@@ -302,6 +408,39 @@ mod tests {
             &knn_classify(&x[..1000], &labels[..1000], &x[1000..], 64),
         );
         assert!((acc - 0.5).abs() < 0.08, "accuracy {acc}");
+    }
+
+    #[test]
+    fn fold_stat_is_mean_and_sample_sd() {
+        let s = FoldStat::from_folds(&[0.5, 0.7, f64::NAN, 0.6]);
+        assert_eq!(s.folds, vec![0.5, 0.7, 0.6]);
+        assert!((s.mean - 0.6).abs() < 1e-12);
+        // Deviations ±0.1 and 0 → Σ = 0.02, / (3 − 1) → sd 0.1.
+        assert!((s.sd - 0.1).abs() < 1e-12, "{s:?}");
+        assert_eq!(FoldStat::from_folds(&[0.3]).sd, 0.0);
+        assert!(FoldStat::from_folds(&[]).mean.is_nan());
+    }
+
+    #[test]
+    fn zero_shot_regression_scores_each_fold_on_its_own() {
+        // Each fold is predicted from the other one and scored on its own 20 rows; the
+        // summary is the mean of the two per-fold R².
+        let x: Vec<Vec<f32>> = (0..40).map(|i| vec![i as f32]).collect();
+        let y: Vec<f64> = (0..40).map(|i| i as f64).collect();
+        let fold: Vec<usize> = (0..40).map(|i| i % 2).collect();
+        let out = zero_shot_regression(&x, &y, &fold, 2, 2);
+        assert_eq!(out.test, vec![20, 20]);
+        assert_eq!(out.r2.folds.len(), 2);
+        let mean = (out.r2.folds[0] + out.r2.folds[1]) / 2.0;
+        assert!((out.r2.mean - mean).abs() < 1e-12);
+        assert!(out.predictions.iter().all(|p| p.is_finite()));
+    }
+
+    #[test]
+    fn l2_normalise_gives_unit_rows_and_keeps_zeros() {
+        let rows = l2_normalise(&[vec![3.0, 4.0], vec![0.0, 0.0]]);
+        assert_eq!(rows[0], vec![0.6, 0.8]);
+        assert_eq!(rows[1], vec![0.0, 0.0]);
     }
 
     #[test]

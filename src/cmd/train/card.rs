@@ -2,7 +2,7 @@
 //! checkpoint, held-out scores, the `training.json` record, the loss curves and
 //! the model card written from them.
 
-use astrovec_encoders::train::metrics::Retrieval;
+use astrovec_encoders::train::metrics::{FoldStat, Retrieval};
 use astrovec_encoders::train::{Objective, TrainConfig};
 use serde::{Deserialize, Serialize};
 
@@ -45,8 +45,13 @@ pub(super) struct HeldoutScores {
     pub(super) knn_k: usize,
     /// k-NN cross-validation folds inside the held-out set.
     pub(super) knn_folds: usize,
-    pub(super) redshift_r2_from_image: f64,
-    pub(super) redshift_r2_from_spectrum: f64,
+    /// What the folds are drawn from: `"id"` or `"group column NAME"`.
+    pub(super) knn_fold_key: String,
+    /// Held-out objects with a redshift in each fold (each fold's test objects).
+    pub(super) knn_test: Vec<usize>,
+    /// Zero-shot k-NN redshift R² per fold, mean and standard deviation over folds.
+    pub(super) redshift_r2_from_image: FoldStat,
+    pub(super) redshift_r2_from_spectrum: FoldStat,
 }
 
 /// Everything about a finished run, written as `training.json`.
@@ -199,9 +204,11 @@ pub(super) fn model_card(r: &TrainingRecord) -> String {
              in training). Chance for top-1 / top-10 is {:.4} / {:.4}.\n\n\
              | metric | image → spectrum | spectrum → image |\n|---|---|---|\n\
              | top-1 | {:.3} | {:.3} |\n| top-10 | {:.3} | {:.3} |\n| median rank | {} | {} |\n\n\
-             k-NN redshift (k = {}, distance-weighted, standardised embeddings, {}-fold \
-             cross-validation inside the held-out set): R² from image embeddings **{:.3}**, from \
-             spectrum embeddings **{:.3}**.\n",
+             Zero-shot k-NN redshift (k = {}, weights 1/distance, L2-normalised embeddings \
+             standardised on the training folds; {} folds by a hash of the {} inside the \
+             held-out set, {} test objects per fold; mean ± standard deviation over folds): R² \
+             from image embeddings **{:.3} ± {:.3}**, from spectrum embeddings **{:.3} ± \
+             {:.3}**.\n",
             h.pairs,
             h.file,
             h.skipped_rows,
@@ -215,10 +222,23 @@ pub(super) fn model_card(r: &TrainingRecord) -> String {
             h.spectrum_to_image.median_rank,
             h.knn_k,
             h.knn_folds,
-            h.redshift_r2_from_image,
-            h.redshift_r2_from_spectrum
+            h.knn_fold_key,
+            fold_sizes(&h.knn_test),
+            h.redshift_r2_from_image.mean,
+            h.redshift_r2_from_image.sd,
+            h.redshift_r2_from_spectrum.mean,
+            h.redshift_r2_from_spectrum.sd
         );
     }
     s += "\n![loss curves](loss.png)\n";
     s
+}
+
+/// Objects per fold: one number when all folds are equal, else the range.
+fn fold_sizes(n: &[usize]) -> String {
+    match (n.iter().min(), n.iter().max()) {
+        (Some(lo), Some(hi)) if lo == hi => lo.to_string(),
+        (Some(lo), Some(hi)) => format!("{lo}–{hi}"),
+        _ => "0".into(),
+    }
 }
