@@ -143,7 +143,7 @@ fn desi_coadds_and_redrock_files_ingest_on_the_command_line() {
     );
     let rejects = std::fs::read_to_string(x.join("ingest-rejects.jsonl")).unwrap();
     assert!(
-        rejects.contains("stack-LRG.fits") && rejects.contains("[3, H, W]"),
+        rejects.contains("stack-LRG.fits") && rejects.contains("[3, height, width] g, r, z image"),
         "{rejects}"
     );
 }
