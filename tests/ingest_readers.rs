@@ -124,8 +124,8 @@ fn desi_coadds_and_redrock_files_ingest_on_the_command_line() {
     assert!(o.blobs.contains(&"spectrum.f16".to_string()));
     // The random model is kept with the collection for the server.
     assert!(encoder_dir(&dir).join(WEIGHTS_FILE).is_file());
-    // A FITS file of another kind (a stacked spectrum) is read as a cutout and
-    // rejected with the reason, not silently dropped.
+    // A FITS file of another kind (a stacked spectrum on its own 11,217-pixel grid)
+    // is read as a spectrum file and rejected with the reason, not silently dropped.
     let x = tmp.path().join("x");
     let out = common::run_ok(&[
         "ingest",
@@ -143,7 +143,8 @@ fn desi_coadds_and_redrock_files_ingest_on_the_command_line() {
     );
     let rejects = std::fs::read_to_string(x.join("ingest-rejects.jsonl")).unwrap();
     assert!(
-        rejects.contains("stack-LRG.fits") && rejects.contains("[3, height, width] g, r, z image"),
+        rejects.contains("stack-LRG.fits")
+            && rejects.contains("expected 7781 flux values, got an image HDU of shape [1, 11217]"),
         "{rejects}"
     );
 }

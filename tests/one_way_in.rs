@@ -7,8 +7,9 @@
 //!
 //! Formats: JPEG (real Galaxy Zoo cutouts from `$ASTROVEC_DATA`), PNG (the same
 //! pictures re-encoded), FITS g, r, z cutouts, `.npy` and JSON-values cutouts (from a
-//! mock Parquet catalog), spectra as JSON values, `.npy`, FITS and CSV (the same mock
-//! catalog), and real DESI coadds (uploaded whole, one spectrum picked by TARGETID).
+//! mock Parquet catalog), spectra as JSON values (the catalog) and as `.npy`, FITS and
+//! CSV files (each format ingested as a directory of files, and checked against the
+//! catalog too), and real DESI coadds (uploaded whole, one spectrum picked by TARGETID).
 
 mod common;
 
@@ -177,22 +178,17 @@ fn every_format_gives_one_embedding_through_ingest_upload_and_embed() {
     })
     .unwrap();
     let probes: Vec<_> = [0usize, 13, 27].iter().map(|&i| survey.row(i)).collect();
-    let fits_dir = t.join("fits");
-    std::fs::create_dir_all(&fits_dir).unwrap();
     // One file per probe, named `<kind>_<targetid>.<ext>` (the ingest takes the id from
-    // the file name's last digits).
+    // the file name's last digits), in a directory `<kind>-<ext>` of its own.
     let files = |kind: &str,
                  ext: &str,
                  make: &dyn Fn(&astrovec_indexer::mock::MockRow) -> Vec<u8>|
      -> Vec<PathBuf> {
+        let dir = t.join(format!("{kind}-{ext}"));
+        std::fs::create_dir_all(&dir).unwrap();
         probes
             .iter()
             .map(|r| {
-                let dir = if kind == "cutout" && ext == "fits" {
-                    fits_dir.clone()
-                } else {
-                    t.to_path_buf()
-                };
                 let p = dir.join(format!("{kind}_{}.{ext}", r.targetid));
                 std::fs::write(&p, make(r)).unwrap();
                 p
@@ -202,7 +198,25 @@ fn every_format_gives_one_embedding_through_ingest_upload_and_embed() {
     let cutout_fits = files("cutout", "fits", &|r| {
         primary_image_f32(&[3, 152, 152], &r.image, &[])
     });
-    ingest(&[&fits_dir], &db.join("fits"), &model);
+    ingest(&[&t.join("cutout-fits")], &db.join("fits"), &model);
+    // The mock's spectra as files, one directory (and collection) per format.
+    let spec_npy = files("spectrum", "npy", &|r| {
+        npy::write_f32(&[r.spectrum.len()], &r.spectrum)
+    });
+    let spec_fits = files("spectrum", "fits", &|r| {
+        primary_image_f32(&[r.spectrum.len()], &r.spectrum, &[])
+    });
+    let spec_csv = files("spectrum", "csv", &|r| {
+        let mut text = String::from("# wavelength_A,flux_1e-17_erg_s_cm2_A\nwavelength,flux\n");
+        for (i, f) in r.spectrum.iter().enumerate() {
+            text += &format!("{},{f}\n", grid_wavelength(i));
+        }
+        text.into_bytes()
+    });
+    for ext in ["npy", "fits", "csv"] {
+        let dir = t.join(format!("spectrum-{ext}"));
+        ingest(&[&dir], &db.join(format!("spec-{ext}")), &model);
+    }
 
     // Real DESI coadds with their redshifts.
     let desi = data.join("spectra/desi");
@@ -223,7 +237,16 @@ fn every_format_gives_one_embedding_through_ingest_upload_and_embed() {
 
     let mut stored = HashMap::new();
     let mut desi_ids = Vec::new();
-    for coll in ["jpeg", "png", "mock", "fits", "desi"] {
+    for coll in [
+        "jpeg",
+        "png",
+        "mock",
+        "fits",
+        "desi",
+        "spec-npy",
+        "spec-fits",
+        "spec-csv",
+    ] {
         let c = Collection::open(db.join(coll)).unwrap();
         for m in &c.config().modalities {
             for id in c.ids() {
@@ -280,36 +303,32 @@ fn every_format_gives_one_embedding_through_ingest_upload_and_embed() {
     }
     setup.embed_matches("mock", "image", &cutout_npy, &mock_ids, "npy-cutouts");
 
-    // Spectra: JSON values, `.npy`, FITS and CSV of the mock's spectra.
-    let spec_npy = files("spectrum", "npy", &|r| {
-        npy::write_f32(&[r.spectrum.len()], &r.spectrum)
-    });
-    let spec_fits = files("spectrum", "fits", &|r| {
-        primary_image_f32(&[r.spectrum.len()], &r.spectrum, &[])
-    });
-    let spec_csv = files("spectrum", "csv", &|r| {
-        let mut text = String::from("# wavelength_A,flux_1e-17_erg_s_cm2_A\nwavelength,flux\n");
-        for (i, f) in r.spectrum.iter().enumerate() {
-            text += &format!("{},{f}\n", grid_wavelength(i));
-        }
-        text.into_bytes()
-    });
+    // Spectra: JSON values against the catalog; each `.npy`, FITS and CSV file against
+    // the collection ingested from those files and against the catalog.
     for (i, (r, &id)) in probes.iter().zip(&mock_ids).enumerate() {
         let q = json!({"values": r.spectrum});
         setup.upload_finds_itself("mock", "spectrum", q, id, "JSON spectrum");
-        let q = json!({"npy": b64(&std::fs::read(&spec_npy[i]).unwrap())});
-        setup.upload_finds_itself("mock", "spectrum", q, id, "npy spectrum");
-        let q = json!({"fits": b64(&std::fs::read(&spec_fits[i]).unwrap())});
-        setup.upload_finds_itself("mock", "spectrum", q, id, "FITS spectrum");
-        let q = json!({"csv": std::fs::read_to_string(&spec_csv[i]).unwrap()});
-        setup.upload_finds_itself("mock", "spectrum", q, id, "CSV spectrum");
+        for coll in ["spec-npy", "mock"] {
+            let q = json!({"npy": b64(&std::fs::read(&spec_npy[i]).unwrap())});
+            setup.upload_finds_itself(coll, "spectrum", q, id, "npy spectrum");
+        }
+        for coll in ["spec-fits", "mock"] {
+            let q = json!({"fits": b64(&std::fs::read(&spec_fits[i]).unwrap())});
+            setup.upload_finds_itself(coll, "spectrum", q, id, "FITS spectrum");
+        }
+        for coll in ["spec-csv", "mock"] {
+            let q = json!({"csv": std::fs::read_to_string(&spec_csv[i]).unwrap()});
+            setup.upload_finds_itself(coll, "spectrum", q, id, "CSV spectrum");
+        }
     }
-    for (label, list) in [
-        ("npy-spectra", &spec_npy),
-        ("fits-spectra", &spec_fits),
-        ("csv-spectra", &spec_csv),
+    for (coll, list) in [
+        ("spec-npy", &spec_npy),
+        ("spec-fits", &spec_fits),
+        ("spec-csv", &spec_csv),
     ] {
-        setup.embed_matches("mock", "spectrum", list, &mock_ids, label);
+        setup.embed_matches(coll, "spectrum", list, &mock_ids, coll);
+        let label = format!("{coll}-against-the-catalog");
+        setup.embed_matches("mock", "spectrum", list, &mock_ids, &label);
     }
 
     // DESI coadds: the whole file uploaded, the spectrum picked by TARGETID (which may

@@ -13,7 +13,7 @@ use astrovec_encoders::input::fits::FitsFile;
 use astrovec_encoders::input::image::Layout;
 use astrovec_encoders::input::{self, desi, spectrum, Array, Image};
 use astrovec_encoders::{AnyEncoder, AstroClipConfig, BackendChoice};
-use astrovec_indexer::ingest::images::list_images;
+use astrovec_indexer::ingest::images::{list_files, list_images, FileModality};
 use astrovec_indexer::ingest::mapping::Mapping;
 use astrovec_indexer::ingest::source::open_sources;
 use ndarray::{Array1, Array2};
@@ -71,9 +71,10 @@ pub struct Args {
     /// What `.npy` image values are.
     #[arg(long, value_enum, default_value_t = ImageKind::Grz)]
     pub image_kind: ImageKind,
-    /// Spectrum files (repeatable): `.npy` (`[N, 7781]`, `[N, 7781, 1]` or one spectrum),
-    /// FITS (a DESI coadd: every spectrum in file order; else the first image HDU), CSV
-    /// (one flux column on the grid, or wavelength in Å and flux).
+    /// Spectrum files or directories (repeatable): `.npy` (`[N, 7781]`, `[N, 7781, 1]` or
+    /// one spectrum), FITS (a DESI coadd: every spectrum in file order; else the first
+    /// image HDU), CSV/TXT/TSV (one flux column on the grid, or wavelength in Å and flux).
+    /// Directories are searched recursively, sorted by path.
     #[arg(long, num_args = 1..)]
     pub spectrum: Vec<PathBuf>,
     /// A catalog file (Parquet, in the mock survey or AstroCLIP layout): every object's
@@ -274,8 +275,16 @@ fn read_images(paths: &[PathBuf], numeric: input::ImageKind, size: usize) -> Res
 
 /// Every spectrum of `paths` on the model's grid, `[N, length]` flattened.
 fn read_spectra(paths: &[PathBuf], length: usize) -> Result<Vec<f32>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            files.extend(list_files(p, FileModality::Spectrum)?);
+        } else {
+            files.push(p.clone());
+        }
+    }
     let mut out = Vec::new();
-    for f in paths {
+    for f in &files {
         let what = f.display().to_string();
         match input::extension(f).as_str() {
             "npy" => {

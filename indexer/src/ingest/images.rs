@@ -1,6 +1,9 @@
-//! Image-only inputs: cutout files (JPEG/PNG RGB, FITS g, r, z planes) in
+//! One object per file: image cutouts (JPEG/PNG RGB, FITS g, r, z planes) or
+//! spectra (`.npy`, FITS, CSV/TXT/TSV on or resampled onto the model's grid), in
 //! directories or listed one by one, with an optional sidecar CSV of ids,
-//! positions and labels. Such a collection has only the `image` modality.
+//! positions and labels. Such a collection has one modality, `image` or
+//! `spectrum`; every file is read by the encoders' `input` module, as uploads
+//! and `astrovec embed` read it.
 //!
 //! - **Ids**: from the CSV when it has a `file` column (file name → row) and an
 //!   id column (the mapping's `id`, else `id`); otherwise the last run of digits
@@ -35,19 +38,80 @@ use super::error::{IngestError, Result};
 use super::mapping::{attribute_name_for, Mapping, UnknownColumns};
 use super::plan::{Ignored, PlannedAttribute, POSITION_KNOWN};
 use super::read::Batches;
-use super::row::{check_position, Image, ImageKind, Row, RowOutcome};
+use super::row::{check_position, Image, ImageKind, Row, RowOutcome, SPECTRUM_LEN};
 use astrovec_encoders::input;
+
+use crate::fits::FitsFile;
 
 /// Extensions read as image files.
 pub const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "fits", "fit"];
+/// Extensions read as spectrum files.
+pub const SPECTRUM_EXTENSIONS: [&str; 6] = ["npy", "csv", "txt", "tsv", "fits", "fit"];
+
+/// What a set of files holds, one object per file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileModality {
+    /// Image cutouts.
+    Image,
+    /// Spectra.
+    Spectrum,
+}
+
+impl FileModality {
+    fn extensions(self) -> &'static [&'static str] {
+        match self {
+            FileModality::Image => &IMAGE_EXTENSIONS,
+            FileModality::Spectrum => &SPECTRUM_EXTENSIONS,
+        }
+    }
+}
 
 /// True when `p` has an image file extension.
 pub fn is_image_file(p: &Path) -> bool {
     IMAGE_EXTENSIONS.contains(&input::extension(p).as_str())
 }
 
+/// What a directory's files hold: spectra when it has no JPEG/PNG picture and either
+/// `.npy`/`.csv`/`.txt`/`.tsv` files or a first FITS file without a `[3, H, W]` cutout;
+/// images otherwise.
+pub fn modality_of_dir(dir: &Path) -> Result<FileModality> {
+    let files = list_files(dir, FileModality::Spectrum)?;
+    let pictures = list_files(dir, FileModality::Image)?
+        .iter()
+        .any(|p| matches!(input::extension(p).as_str(), "jpg" | "jpeg" | "png"));
+    if pictures {
+        return Ok(FileModality::Image);
+    }
+    if files
+        .iter()
+        .any(|p| !matches!(input::extension(p).as_str(), "fits" | "fit"))
+    {
+        return Ok(FileModality::Spectrum);
+    }
+    match files.first() {
+        Some(f) => Ok(if is_fits_cutout(&FitsFile::open(f)?) {
+            FileModality::Image
+        } else {
+            FileModality::Spectrum
+        }),
+        None => Ok(FileModality::Image),
+    }
+}
+
+/// True when a FITS file holds a `[3, H, W]` image (a g, r, z cutout).
+pub fn is_fits_cutout(fits: &FitsFile) -> bool {
+    fits.hdus()
+        .iter()
+        .any(|h| !h.is_table() && h.shape().is_ok_and(|s| s.len() == 3 && s[0] == 3))
+}
+
 /// Every image file under `dir` (recursively), sorted by path.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    list_files(dir, FileModality::Image)
+}
+
+/// Every file of `modality`'s extensions under `dir` (recursively), sorted by path.
+pub fn list_files(dir: &Path, modality: FileModality) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -55,7 +119,10 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
             let p = entry.map_err(|e| IngestError::io(&d, e))?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if is_image_file(&p) {
+            } else if modality
+                .extensions()
+                .contains(&input::extension(&p).as_str())
+            {
                 out.push(p);
             }
         }
@@ -263,30 +330,33 @@ impl Sidecar {
     }
 }
 
-/// A set of image files read as one input.
-pub struct ImageSetSource {
+/// A set of files, one object each, read as one input.
+pub struct FileSetSource {
     path: PathBuf,
     files: Vec<PathBuf>,
+    modality: FileModality,
     sidecar: Option<std::sync::Arc<Sidecar>>,
     attributes: Vec<PlannedAttribute>,
     min_image_size: usize,
 }
 
-impl ImageSetSource {
-    /// A source over `files` (in this order), identified by `path` (the
-    /// directory they were listed from). `attributes` come from
-    /// [`Sidecar::attributes`]; `min_image_size` is the smallest FITS cutout side
+impl FileSetSource {
+    /// A source over `files` (in this order) holding `modality`, identified by
+    /// `path` (the directory they were listed from). `attributes` come from
+    /// [`Sidecar::attributes`]; `min_image_size` is the smallest cutout side
     /// accepted (the encoder's crop).
     pub fn new(
         path: PathBuf,
         files: Vec<PathBuf>,
+        modality: FileModality,
         sidecar: Option<std::sync::Arc<Sidecar>>,
         attributes: Vec<PlannedAttribute>,
         min_image_size: usize,
     ) -> Self {
-        ImageSetSource {
+        FileSetSource {
             path,
             files,
+            modality,
             sidecar,
             attributes,
             min_image_size,
@@ -355,7 +425,17 @@ impl ImageSetSource {
         let name = file.display();
         let id = self.id_of(file);
         let result = (|| -> std::result::Result<Row, String> {
-            let (image, header_pos) = read_image(file, self.min_image_size)?;
+            let (image, spectrum, header_pos) = match self.modality {
+                FileModality::Image => {
+                    let (image, pos) = read_image(file, self.min_image_size)?;
+                    (Some(image), None, pos)
+                }
+                FileModality::Spectrum => {
+                    let flux = input::spectrum::read_file(file, None, SPECTRUM_LEN)
+                        .map_err(|e| e.to_string())?;
+                    (None, Some(flux), None)
+                }
+            };
             let id = id.ok_or_else(|| {
                 format!("{name}: no id (no digits in the file name and no CSV row with one)")
             })?;
@@ -430,8 +510,8 @@ impl ImageSetSource {
                 ra,
                 dec,
                 attributes,
-                image: Some(image),
-                spectrum: None,
+                image,
+                spectrum,
                 embeddings: Default::default(),
             })
         })();

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::desi::{self, CoaddSource};
 use super::error::{IngestError, Result};
 use super::hdf5::Hdf5Source;
-use super::images::{self, ImageSetSource};
+use super::images::{self, FileModality, FileSetSource};
 use super::mapping::Mapping;
 use super::npy;
 use super::parquet::ParquetSource;
@@ -46,21 +46,21 @@ impl Source for CoaddSource {
     }
 }
 
-impl Source for ImageSetSource {
+impl Source for FileSetSource {
     fn path(&self) -> &Path {
-        ImageSetSource::path(self)
+        FileSetSource::path(self)
     }
     fn len(&self) -> u64 {
-        ImageSetSource::len(self)
+        FileSetSource::len(self)
     }
     fn read_from(&self, start: u64, batch: usize) -> Result<Batches<'_>> {
-        ImageSetSource::read_from(self, start, batch)
+        FileSetSource::read_from(self, start, batch)
     }
     fn ids(&self, end: u64) -> Result<Vec<Option<u64>>> {
-        ImageSetSource::ids(self, end)
+        FileSetSource::ids(self, end)
     }
     fn bytes(&self) -> Result<u64> {
-        ImageSetSource::bytes(self)
+        FileSetSource::bytes(self)
     }
 }
 
@@ -89,6 +89,8 @@ enum Kind {
     Redrock,
     /// A cutout file (JPEG/PNG RGB, FITS g, r, z) or a directory of them.
     Images,
+    /// A spectrum file (`.npy`, FITS, TXT/TSV) or a directory of them (CSV too).
+    Spectra,
     /// A sidecar CSV of ids, positions and labels for images.
     Csv,
     /// An HDF5 catalog (AstroCLIP or Multimodal-Universe layout).
@@ -102,25 +104,23 @@ impl Kind {
             Kind::Coadd => "DESI coadd",
             Kind::Redrock => "redrock redshift file",
             Kind::Images => "set of image cutouts",
+            Kind::Spectra => "set of spectrum files",
             Kind::Csv => "sidecar CSV",
             Kind::Hdf5 => "HDF5 catalog",
         }
     }
 }
 
-fn extension(p: &Path) -> String {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase()
-}
-
 fn classify(p: &Path) -> Result<Kind> {
     if p.is_dir() {
-        return Ok(Kind::Images);
+        return Ok(match images::modality_of_dir(p)? {
+            FileModality::Image => Kind::Images,
+            FileModality::Spectrum => Kind::Spectra,
+        });
     }
-    match extension(p).as_str() {
+    match astrovec_encoders::input::extension(p).as_str() {
         "jpg" | "jpeg" | "png" => Ok(Kind::Images),
+        "npy" | "txt" | "tsv" => Ok(Kind::Spectra),
         "csv" => Ok(Kind::Csv),
         "h5" | "hdf5" | "hdf" => Ok(Kind::Hdf5),
         "parquet" | "pq" => Ok(Kind::Parquet),
@@ -130,17 +130,21 @@ fn classify(p: &Path) -> Result<Kind> {
                 Ok(Kind::Coadd)
             } else if desi::is_redrock(&f) {
                 Ok(Kind::Redrock)
-            } else {
-                // Anything else is read as a cutout; a file without a [3, H, W]
-                // image is then rejected with the reason.
+            } else if images::is_fits_cutout(&f) || f.hdus().iter().all(|h| h.is_table()) {
+                // Cutouts; a file with no image at all is read as one too and
+                // rejected with the reason.
                 Ok(Kind::Images)
+            } else {
+                // An image HDU that is not a [3, H, W] cutout: the flux of a spectrum.
+                Ok(Kind::Spectra)
             }
         }
         _ => Err(IngestError::invalid(
             "input",
             format!(
-                "{}: unsupported input (expected .parquet; .h5/.hdf5; .fits DESI coadd, redrock or \
-                 cutout files; .jpg/.png cutouts or a directory of them; a .csv of labels)",
+                "{}: unsupported input (expected .parquet; .h5/.hdf5; .fits DESI coadd, redrock, \
+                 cutout or spectrum files; .jpg/.png cutouts; .npy/.txt/.tsv spectra; a directory \
+                 of cutouts or of spectra; a .csv of labels)",
                 p.display()
             ),
         )),
@@ -220,11 +224,14 @@ fn open_readers(
             ));
         }
     }
-    if kind != Kind::Images {
+    if kind != Kind::Images && kind != Kind::Spectra {
         if let Some((p, _)) = side(Kind::Csv).next() {
             return Err(IngestError::invalid(
                 "inputs",
-                format!("{}: a sidecar CSV goes with image cutouts", p.display()),
+                format!(
+                    "{}: a sidecar CSV goes with image or spectrum files",
+                    p.display()
+                ),
             ));
         }
     }
@@ -293,11 +300,16 @@ fn open_readers(
                 .collect::<Result<Vec<_>>>()?;
             Ok((sources, plan))
         }
-        Kind::Images => {
+        Kind::Images | Kind::Spectra => {
+            let modality = if kind == Kind::Images {
+                FileModality::Image
+            } else {
+                FileModality::Spectrum
+            };
             if !mapping.embeddings.is_empty() {
                 return Err(IngestError::invalid(
                     "embeddings",
-                    "image files hold no embedding columns (name .npy files in [embeddings])",
+                    "image and spectrum files hold no embedding columns (name .npy files in [embeddings])",
                 ));
             }
             let csvs: Vec<&PathBuf> = side(Kind::Csv).map(|(p, _)| p).collect();
@@ -329,9 +341,10 @@ fn open_readers(
             let mut sources: Vec<Box<dyn Source>> = Vec::new();
             let mut loose: Vec<PathBuf> = Vec::new();
             let group = |files: Vec<PathBuf>, path: PathBuf| -> Box<dyn Source> {
-                Box::new(ImageSetSource::new(
+                Box::new(FileSetSource::new(
                     path,
                     files,
+                    modality,
                     sidecar.clone(),
                     labels.clone(),
                     min_image_size,
@@ -344,7 +357,7 @@ fn open_readers(
                         let dir = parent(&loose[0]);
                         sources.push(group(std::mem::take(&mut loose), dir));
                     }
-                    sources.push(group(images::list_images(p)?, (*p).clone()));
+                    sources.push(group(images::list_files(p, modality)?, (*p).clone()));
                 } else {
                     loose.push((*p).clone());
                 }
@@ -360,9 +373,12 @@ fn open_readers(
                 },
                 ra: "sidecar CSV / FITS header RA".into(),
                 dec: "sidecar CSV / FITS header DEC".into(),
-                image: Some("image files (JPEG/PNG RGB, FITS g, r, z)".into()),
+                image: (modality == FileModality::Image)
+                    .then(|| "image files (JPEG/PNG RGB, FITS g, r, z)".into()),
                 image_layout: Default::default(),
-                spectrum: None,
+                spectrum: (modality == FileModality::Spectrum).then(|| {
+                    "spectrum files (.npy, FITS, CSV/TXT/TSV on the 7,781-pixel grid)".into()
+                }),
                 embeddings: Vec::new(),
                 attributes,
                 ignored,
