@@ -368,9 +368,10 @@ pub(crate) fn prefetch<T>(ptr: *const T, lines: usize) {
 /// f64, so it neither overflows nor underflows for any finite f32 input).
 pub fn normalize(v: &mut [f32]) -> f64 {
     let norm = (v.iter().map(|x| (*x as f64) * (*x as f64)).sum::<f64>()).sqrt();
-    if norm > 0.0 {
-        let inv = (1.0 / norm) as f32;
-        v.iter_mut().for_each(|x| *x *= inv);
+    if norm > 0.0 && norm.is_finite() {
+        // Divided in f64: `1 / norm` of a vector of subnormal values exceeds f32's range,
+        // and multiplying by that infinity would turn the vector into infinities and NaNs.
+        v.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
     }
     norm
 }
@@ -386,6 +387,18 @@ pub(crate) fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subnormal_vectors_normalise_to_finite_unit_vectors() {
+        let mut v = vec![0.0f32; 64];
+        v[3] = 1e-45;
+        v[9] = -3e-45;
+        let norm = normalize(&mut v);
+        assert!(norm > 0.0);
+        assert!(v.iter().all(|x| x.is_finite()), "{v:?}");
+        let len: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((len - 1.0).abs() < 1e-6, "length {len}");
+    }
 
     #[test]
     fn dot_matches_naive_sum_for_odd_lengths() {

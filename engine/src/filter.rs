@@ -96,14 +96,32 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
+/// The longest filter text read, bytes: room for an `id in (…)` list of several
+/// thousand ids, far below what would make parsing or evaluation costly.
+pub const MAX_FILTER_BYTES: usize = 256 * 1024;
+/// The deepest nesting of parentheses and `not` a filter may have. The parser and the
+/// evaluation recurse once per level, so the bound keeps them off the stack's limit
+/// whatever the input.
+pub const MAX_FILTER_DEPTH: usize = 64;
+
 impl Filter {
     /// Parses the text form (see the module documentation).
     pub fn parse(text: &str) -> Result<Filter> {
+        if text.len() > MAX_FILTER_BYTES {
+            return Err(Error::FilterSyntax {
+                position: 0,
+                message: format!(
+                    "the filter is {} bytes long; at most {MAX_FILTER_BYTES} are read",
+                    text.len()
+                ),
+            });
+        }
         let tokens = lex(text)?;
         let mut p = Parser {
             tokens,
             pos: 0,
             len: text.chars().count(),
+            depth: 0,
         };
         let f = p.expr()?;
         if p.pos < p.tokens.len() {
@@ -230,6 +248,8 @@ struct Parser {
     tokens: Vec<(Tok, usize)>,
     pos: usize,
     len: usize,
+    /// Parentheses and `not`s open at the current token.
+    depth: usize,
 }
 
 impl Parser {
@@ -307,14 +327,29 @@ impl Parser {
             Filter::And(parts)
         })
     }
+    /// Enters one level of nesting, refusing to go past [`MAX_FILTER_DEPTH`].
+    fn descend(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_FILTER_DEPTH {
+            return Err(self.error(&format!(
+                "parentheses and `not` nest deeper than {MAX_FILTER_DEPTH} levels"
+            )));
+        }
+        Ok(())
+    }
     fn unary(&mut self) -> Result<Filter> {
         if self.keyword("not") {
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            self.descend()?;
+            let f = Filter::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(f);
         }
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
+            self.descend()?;
             let f = self.expr()?;
             self.expect(Tok::RParen, "`)`")?;
+            self.depth -= 1;
             return Ok(f);
         }
         self.atom()
@@ -415,6 +450,24 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_and_huge_texts_are_errors_not_stack_overflows() {
+        // 64 levels parse; thousands (a 5 KB body) are refused without recursing into them.
+        let ok = format!("{}redshift < 1{}", "(".repeat(64), ")".repeat(64));
+        assert!(Filter::parse(&ok).is_ok());
+        for deep in [
+            format!("{}redshift < 1{}", "(".repeat(5000), ")".repeat(5000)),
+            format!("{}redshift < 1", "not ".repeat(5000)),
+            format!("{}redshift < 1{}", "(not ".repeat(3000), ")".repeat(3000)),
+        ] {
+            let e = Filter::parse(&deep).unwrap_err().to_string();
+            assert!(e.contains("nest deeper than 64"), "{e}");
+        }
+        let long = format!("id in ({})", vec!["1"; 200_000].join(","));
+        let e = Filter::parse(&long).unwrap_err().to_string();
+        assert!(e.contains("at most 262144"), "{e}");
+    }
 
     #[test]
     fn parses_the_documented_forms() {

@@ -39,5 +39,5 @@ pub use config::{
 };
 pub use distance::{dot, dot_f16, normalize, to_f16};
 pub use error::{Error, Result};
-pub use filter::{CmpOp, Filter, Literal};
+pub use filter::{CmpOp, Filter, Literal, MAX_FILTER_BYTES, MAX_FILTER_DEPTH};
 pub use sky::separation_deg;

@@ -980,6 +980,13 @@ async fn error_paths_say_what_was_wrong() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.code(), "bad_filter");
     assert_eq!(r.json()["error"]["field"], "filter");
+    // A 5 KB filter of nested parentheses (which once overflowed the parser's stack and
+    // aborted the process) is a 400 naming the nesting limit.
+    let deep = format!("{}redshift < 1{}", "(".repeat(2500), ")".repeat(2500));
+    let r = post(&app, uri, json!({"id": 1, "filter": deep})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"]["field"], "filter");
+    assert!(r.text().contains("nest deeper than 64"), "{}", r.text());
     let r = post(&app, uri, json!({"id": 1, "filter": "colour < 3"})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 

@@ -110,7 +110,14 @@ impl Collection {
                 if let Some((row, crc)) = *entry {
                     checked += 1;
                     let ms = &st.modalities[m];
-                    if row >= ms.rows || row_crc(ms.view.row(row)) != crc {
+                    if row < ms.rows && ms.view.row(row).iter().any(|x| !x.is_finite()) {
+                        failure.get_or_insert_with(|| {
+                            Error::corrupt(
+                                layout::vector_file(&self.dir, &self.config.modalities[m].name),
+                                format!("row {row} (object {id}) holds a non-finite value"),
+                            )
+                        });
+                    } else if row >= ms.rows || row_crc(ms.view.row(row)) != crc {
                         failure.get_or_insert_with(|| {
                             Error::corrupt(
                                 layout::vector_file(&self.dir, &self.config.modalities[m].name),

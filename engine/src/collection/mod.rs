@@ -157,6 +157,13 @@ impl Collection {
                 modality: mc.name.clone(),
             });
         }
+        // Nothing non-finite is ever stored or searched with, whatever the input's scale.
+        if let Some(index) = out.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteVector {
+                modality: mc.name.clone(),
+                index,
+            });
+        }
         Ok(out)
     }
 }
