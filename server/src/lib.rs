@@ -187,13 +187,16 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/" | "/health" | "/openapi.json") || path.starts_with("/assets/")
 }
 
+/// The key of an `Authorization: Bearer <key>` header; the scheme name is matched
+/// case-insensitively, as HTTP auth schemes are (RFC 9110 §11.1).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+    let value = headers
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start();
+    let (scheme, key) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
 /// Compares keys in time independent of where they differ.
@@ -318,4 +321,24 @@ pub fn run_blocking(
         on_listening(listener.local_addr()?);
         serve(listener, state, shutdown_signal()).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_case_insensitively() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            bearer(&h).map(str::to_string)
+        };
+        for v in ["Bearer k3y", "bearer k3y", "BEARER  k3y ", "  Bearer k3y"] {
+            assert_eq!(with(v).as_deref(), Some("k3y"), "{v:?}");
+        }
+        assert_eq!(with("Basic k3y"), None);
+        assert_eq!(with("Bearerk3y"), None);
+        assert_eq!(bearer(&HeaderMap::new()), None);
+    }
 }
