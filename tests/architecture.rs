@@ -240,3 +240,18 @@ fn anyhow_only_in_the_binary() {
         }
     }
 }
+
+/// The engine cannot import the encoders, so the spectrum grid is named in both: the
+/// engine's blob wavelengths and the encoders' input grid must be the same grid.
+#[test]
+fn engine_and_encoders_name_one_spectrum_grid() {
+    use astrovec_encoders::input::desi;
+    use astrovec_engine::blobs;
+    assert_eq!(blobs::SPECTRUM_START_A, desi::GRID_START_A);
+    assert_eq!(blobs::SPECTRUM_STEP_A, desi::GRID_STEP_A);
+    assert_eq!(
+        astrovec_indexer::ingest::SPECTRUM_LEN,
+        desi::GRID_LEN,
+        "the ingest's spectrum length"
+    );
+}

@@ -75,27 +75,32 @@ pub fn is_image_file(p: &Path) -> bool {
 /// `.npy`/`.csv`/`.txt`/`.tsv` files or a first FITS file without a `[3, H, W]` cutout;
 /// images otherwise.
 pub fn modality_of_dir(dir: &Path) -> Result<FileModality> {
-    let files = list_files(dir, FileModality::Spectrum)?;
-    let pictures = list_files(dir, FileModality::Image)?
+    // One walk over the files of either kind.
+    let files = walk(dir, &|ext: &str| {
+        IMAGE_EXTENSIONS.contains(&ext) || SPECTRUM_EXTENSIONS.contains(&ext)
+    })?;
+    let ext = |p: &PathBuf| input::extension(p);
+    if files
         .iter()
-        .any(|p| matches!(input::extension(p).as_str(), "jpg" | "jpeg" | "png"));
-    if pictures {
+        .any(|p| matches!(ext(p).as_str(), "jpg" | "jpeg" | "png"))
+    {
         return Ok(FileModality::Image);
     }
     if files
         .iter()
-        .any(|p| !matches!(input::extension(p).as_str(), "fits" | "fit"))
+        .any(|p| !matches!(ext(p).as_str(), "fits" | "fit"))
     {
         return Ok(FileModality::Spectrum);
     }
-    match files.first() {
-        Some(f) => Ok(if is_fits_cutout(&FitsFile::open(f)?) {
-            FileModality::Image
-        } else {
-            FileModality::Spectrum
-        }),
-        None => Ok(FileModality::Image),
-    }
+    let spectra = match files.first() {
+        Some(f) => !is_fits_cutout(&FitsFile::open(f)?),
+        None => false,
+    };
+    Ok(if spectra {
+        FileModality::Spectrum
+    } else {
+        FileModality::Image
+    })
 }
 
 /// True when a FITS file holds a `[3, H, W]` image (a g, r, z cutout).
@@ -112,6 +117,12 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Every file of `modality`'s extensions under `dir` (recursively), sorted by path.
 pub fn list_files(dir: &Path, modality: FileModality) -> Result<Vec<PathBuf>> {
+    walk(dir, &|ext: &str| modality.extensions().contains(&ext))
+}
+
+/// Every file under `dir` (recursively) whose lower-case extension `keep` accepts,
+/// sorted by path.
+fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -119,10 +130,7 @@ pub fn list_files(dir: &Path, modality: FileModality) -> Result<Vec<PathBuf>> {
             let p = entry.map_err(|e| IngestError::io(&d, e))?.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if modality
-                .extensions()
-                .contains(&input::extension(&p).as_str())
-            {
+            } else if keep(&input::extension(&p)) {
                 out.push(p);
             }
         }

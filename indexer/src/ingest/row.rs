@@ -7,7 +7,7 @@ use astrovec_engine::AttrValue;
 use serde::{Deserialize, Serialize};
 
 /// Pixels of the DESI coadd grid the spectrum encoder expects (3600 + 0.8 i Å).
-pub const SPECTRUM_LEN: usize = 7781;
+pub const SPECTRUM_LEN: usize = astrovec_encoders::input::desi::GRID_LEN;
 
 pub use astrovec_encoders::input::{Image, ImageKind};
 

@@ -7,11 +7,11 @@ use super::data::MockData;
 use super::galaxy::Galaxy;
 
 /// Number of pixels of the DESI coadd grid.
-pub const NPIX: usize = 7781;
+pub const NPIX: usize = astrovec_encoders::input::desi::GRID_LEN;
 /// First wavelength (Å).
-pub const WAVE_MIN: f64 = 3600.0;
+pub const WAVE_MIN: f64 = astrovec_encoders::input::desi::GRID_START_A;
 /// Pixel step (Å).
-pub const WAVE_STEP: f64 = 0.8;
+pub const WAVE_STEP: f64 = astrovec_encoders::input::desi::GRID_STEP_A;
 
 /// One standard-normal deviate.
 fn normal<R: Rng>(rng: &mut R) -> f64 {
